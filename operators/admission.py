@@ -1,0 +1,142 @@
+"""Cluster-wide admission: per-domain quotas, exact and near-duplicate questions, and the job's error budget.
+
+This state cannot live in a map (every actor of every stage must see the same counts), so it lives in one named
+Ray actor that the maps call once per batch. It is rebuilt from the committed output when a job starts or resumes,
+so a restart neither forgets accepted instances nor counts the ones that were lost with the killed run.
+Near-duplicates are found with datasketch's MinHash LSH over word 3-grams of the normalised question.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any, Callable, Iterable
+
+import ray
+
+from operators.rubric_checks import normalise
+
+log = logging.getLogger(__name__)
+ACTOR_PREFIX = "ares-admission-"
+
+
+class TooManyErrors(RuntimeError):
+    pass
+
+
+def _shingles(text: str) -> set[bytes]:
+    words = normalise(text).split()
+    grams = [" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))]
+    return {g.encode() for g in grams if g}
+
+
+class Admission:
+    """The plain-Python state machine; `AdmissionActor` hosts it in Ray."""
+
+    def __init__(self, quota: dict[str, int], default_quota: int | None, dedup: bool, threshold: float,
+                 num_perm: int, max_errored_fraction: float, min_docs_for_abort: int = 20,
+                 seed_from: Callable[[], Iterable[tuple[str, str, str]]] | None = None):
+        """`seed_from` returns the committed accepted instances; it runs again if the actor is restarted."""
+        from datasketch import MinHashLSH
+
+        self.quota, self.default_quota = dict(quota), default_quota
+        self.dedup, self.num_perm = dedup, num_perm
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.exact: dict[str, str] = {}
+        self.accepted: dict[str, int] = {}
+        self.max_errored_fraction, self.min_docs_for_abort = max_errored_fraction, min_docs_for_abort
+        self.docs_seen = self.docs_errored = 0
+        self.seeded = self.seed(seed_from()) if seed_from is not None else 0
+
+    def _minhash(self, text: str):
+        from datasketch import MinHash
+
+        m = MinHash(num_perm=self.num_perm)
+        m.update_batch(list(_shingles(text)))
+        return m
+
+    def _limit(self, domain: str) -> int | None:
+        return self.quota.get(domain, self.default_quota)
+
+    def full_domains(self) -> list[str]:
+        return [d for d, n in self.accepted.items() if (lim := self._limit(d)) is not None and n >= lim]
+
+    def _register(self, candidate_id: str, domain: str, question: str) -> None:
+        self.accepted[domain] = self.accepted.get(domain, 0) + 1
+        if self.dedup:
+            key = hashlib.sha256(normalise(question).encode()).hexdigest()
+            self.exact.setdefault(key, candidate_id)
+            if candidate_id not in self.lsh:
+                self.lsh.insert(candidate_id, self._minhash(question))
+
+    def seed(self, rows: Iterable[tuple[str, str, str]]) -> int:
+        """Register already-committed accepted instances (candidate_id, domain, question)."""
+        n = 0
+        for cid, domain, question in rows:
+            self._register(cid, domain, question)
+            n += 1
+        return n
+
+    def admit(self, items: list[tuple[str, str, str]]) -> list[tuple[bool, str, str]]:
+        """For each (candidate_id, domain, question): (admitted, stage, reason). Admitted ones are registered."""
+        out = []
+        for cid, domain, question in items:
+            lim = self._limit(domain)
+            if lim is not None and self.accepted.get(domain, 0) >= lim:
+                out.append((False, "quota", f"quota of {lim} accepted instances for domain {domain!r} is met"))
+                continue
+            if self.dedup:
+                key = hashlib.sha256(normalise(question).encode()).hexdigest()
+                if key in self.exact:
+                    out.append((False, "dedup", f"exact duplicate of candidate {self.exact[key]}"))
+                    continue
+                near = [c for c in self.lsh.query(self._minhash(question)) if c != cid]
+                if near:
+                    out.append((False, "dedup", f"near-duplicate of candidate {sorted(near)[0]}"))
+                    continue
+            self._register(cid, domain, question)
+            out.append((True, "admission", "admitted"))
+        return out
+
+    def report_documents(self, seen: int, errored: int) -> None:
+        """Count documents; raise when errored ones exceed the configured share (after a minimum sample)."""
+        self.docs_seen += seen
+        self.docs_errored += errored
+        if self.docs_seen >= self.min_docs_for_abort:
+            frac = self.docs_errored / self.docs_seen
+            if frac > self.max_errored_fraction:
+                raise TooManyErrors(
+                    f"{self.docs_errored} of {self.docs_seen} documents raised errors ({frac:.0%} > "
+                    f"ray.max_errored_fraction={self.max_errored_fraction}); aborting the job"
+                )
+
+    def stats(self) -> dict[str, Any]:
+        return {"accepted": dict(self.accepted), "seeded": self.seeded, "docs_seen": self.docs_seen,
+                "docs_errored": self.docs_errored}
+
+
+AdmissionActor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(Admission)
+
+
+class AdmissionClient:
+    """What stages call; wraps the actor handle (or, in unit tests, a plain `Admission`)."""
+
+    def __init__(self, target: Any):
+        self.target = target
+
+    def _call(self, method: str, *args: Any) -> Any:
+        fn = getattr(self.target, method)
+        return ray.get(fn.remote(*args)) if hasattr(fn, "remote") else fn(*args)
+
+    def full_domains(self) -> list[str]:
+        return self._call("full_domains")
+
+    def admit(self, items: list[tuple[str, str, str]]) -> list[tuple[bool, str, str]]:
+        return self._call("admit", items) if items else []
+
+    def report_documents(self, seen: int, errored: int) -> None:
+        self._call("report_documents", seen, errored)
+
+
+def actor_name(run_name: str) -> str:
+    return ACTOR_PREFIX + run_name

@@ -1,0 +1,113 @@
+"""Deterministic rubric validity checks and cheap text checks of the question; no model involved.
+
+Each check returns None when the rubric passes, or the reason it fails. The first failure rejects the candidate.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import combinations
+
+from operators.context import StageContext
+from operators.schemas import DocumentState, RubricItem
+
+STAGE = "rubric_checks"
+_WORDS = re.compile(r"[^\W_]+")
+# A pitfall phrased as the good behaviour ("Avoids X", "Does not X") with a negative weight flips the reward's
+# meaning: "met" would then be the good outcome, penalised. DESIGN.md names this a known silent reward bug.
+_NEGATED_PHRASING = re.compile(r"^\s*(avoids?|does not|doesn't|do not|never|refrains? from|omits?|no)\b", re.I)
+_PASSAGE_REFERENCE = re.compile(
+    r"\b(according to (the|this) (passage|text|document|article|author)|the (passage|text|document|article) "
+    r"(above|below|provided|given)|in the (passage|text|document|article)|the above (passage|text))\b",
+    re.I,
+)
+
+
+def normalise(text: str) -> str:
+    return " ".join(_WORDS.findall(text.lower()))
+
+
+def _tokens(text: str) -> set[str]:
+    return set(_WORDS.findall(text.lower()))
+
+
+def check_count(rubric: list[RubricItem], cfg) -> str | None:
+    if not cfg.min_criteria <= len(rubric) <= cfg.max_criteria:
+        return f"{len(rubric)} criteria, outside [{cfg.min_criteria}, {cfg.max_criteria}]"
+    return None
+
+
+def check_weights(rubric: list[RubricItem], cfg) -> str | None:
+    for i, item in enumerate(rubric):
+        if item.weight == 0:
+            return f"criterion {i} has weight 0"
+        if not cfg.min_weight <= item.weight <= cfg.max_weight:
+            return f"criterion {i} weight {item.weight} outside [{cfg.min_weight}, {cfg.max_weight}]"
+    return None
+
+
+def check_polarity(rubric: list[RubricItem], cfg) -> str | None:
+    for i, item in enumerate(rubric):
+        if (item.polarity == "positive") != (item.weight > 0):
+            return f"criterion {i} polarity {item.polarity} disagrees with weight {item.weight}"
+        if item.polarity == "negative" and _NEGATED_PHRASING.match(item.criterion):
+            return f"criterion {i} is a pitfall phrased as the good behaviour ({item.criterion[:60]!r})"
+    return None
+
+
+def check_duplicates(rubric: list[RubricItem], cfg) -> str | None:
+    norms = [normalise(item.criterion) for item in rubric]
+    for i, j in combinations(range(len(rubric)), 2):
+        if norms[i] == norms[j]:
+            return f"criteria {i} and {j} are identical"
+        a, b = _tokens(rubric[i].criterion), _tokens(rubric[j].criterion)
+        if a and b and len(a & b) / len(a | b) >= cfg.max_similarity:
+            return f"criteria {i} and {j} are near-duplicates (token Jaccard >= {cfg.max_similarity})"
+    return None
+
+
+def check_top_positive(rubric: list[RubricItem], cfg) -> str | None:
+    top = max((abs(item.weight) for item in rubric), default=0)
+    if not any(item.weight == top and item.weight > 0 for item in rubric):
+        return f"no positive criterion carries the highest weight ({top})"
+    return None
+
+
+def check_negatives(rubric: list[RubricItem], cfg) -> str | None:
+    n = sum(1 for item in rubric if item.weight < 0)
+    if n < cfg.min_negative:
+        return f"{n} negative criteria, fewer than {cfg.min_negative}"
+    return None
+
+
+RUBRIC_CHECKS = [check_count, check_weights, check_polarity, check_duplicates, check_top_positive, check_negatives]
+
+
+def check_rubric(rubric: list[RubricItem], cfg) -> str | None:
+    for check in RUBRIC_CHECKS:
+        reason = check(rubric, cfg)
+        if reason:
+            return f"{check.__name__.removeprefix('check_')}: {reason}"
+    return None
+
+
+def check_question_text(question: str, answer: str) -> str | None:
+    """Cheap leakage and self-containment screens run before the LLM judges."""
+    m = _PASSAGE_REFERENCE.search(question)
+    if m:
+        return f"question refers to an unseen text ({m.group(0)!r})"
+    ans = normalise(answer)
+    if len(ans.split()) >= 3 and ans in normalise(question):
+        return "question contains the reference answer verbatim"
+    return None
+
+
+def run(docs: list[DocumentState], ctx: StageContext) -> None:
+    cfg = ctx.cfg.stages.rubric
+    for doc in docs:
+        for cand in doc.live_candidates():
+            reason = check_rubric(cand.rubric, cfg)
+            if reason is None:
+                reason = check_question_text(cand.question or "", cand.reference_answer or "")
+            n_neg = sum(1 for item in cand.rubric if item.weight < 0)
+            cand.record(STAGE, reason is None, reason or f"{len(cand.rubric)} criteria, {n_neg} negative: valid")

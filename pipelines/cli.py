@@ -1,0 +1,91 @@
+"""The `ares` command line: run a job, score responses, submit to and follow a Ray cluster, prepare the tiny model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from pipelines.config import ConfigError, load_config
+
+EXIT_CONFIG = 2
+EXIT_FAILED = 1
+
+
+def _print_summary(summary: dict) -> None:
+    print("\n== ARES run finished ==")
+    print(f"output:     {summary['output']}  (accepted/, rejected/, summary.json)")
+    print(f"documents:  {summary['documents_read']} read, "
+          f"{summary['documents_rejected_before_candidates']} rejected before candidates "
+          f"{summary['documents_rejected_by_stage']}")
+    print(f"candidates: {summary['candidates']} = {summary['accepted']} accepted + {summary['rejected']} rejected")
+    if summary["rejected_by_stage"]:
+        print("rejected by stage: " + ", ".join(f"{k}={v}" for k, v in sorted(summary["rejected_by_stage"].items())))
+    print(f"took {summary.get('seconds')} s ({summary.get('mode')})")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.overrides)
+    from pipelines import job
+
+    summary = job.run(cfg)
+    _print_summary(summary)
+    return 0
+
+
+def cmd_prepare_model(args: argparse.Namespace) -> int:
+    from pipelines import tiny_model
+
+    print(tiny_model.prepare(args.out))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.overrides)
+    print(json.dumps(cfg.model_dump(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ares", description="Synthesize rubric-annotated RL data with Ray + vLLM.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run (or resume) a job: ares run CONFIG [key=value ...]")
+    p.add_argument("config", help="a config name in conf/ (local, cluster) or a YAML path")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. input.limit_per_file=8")
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("config", help="print the merged, validated config")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(fn=cmd_check_config)
+
+    p = sub.add_parser("prepare-model", help="fetch and convert the local tiny model (cached)")
+    from pipelines.tiny_model import DEFAULT_DIR
+
+    p.add_argument("--out", default=DEFAULT_DIR)
+    p.set_defaults(fn=cmd_prepare_model)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ConfigError as exc:
+        print(f"ares: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except Exception as exc:  # user-facing failures: one line, no traceback unless asked
+        from pipelines.job import JobError
+        from pipelines.resources import ResourceError
+
+        if isinstance(exc, (JobError, ResourceError)):
+            print(f"ares: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

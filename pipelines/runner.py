@@ -1,0 +1,128 @@
+"""Run a group of stages over a batch of documents inside one Ray Data operator.
+
+Consecutive stages that use the same engine form one group: one actor pool, one vLLM engine per actor, the stages
+run in order on each batch (so a document's calls hit a warm prefix cache). Cheap CPU stages join the group before
+them. A stage that raises is retried document by document; a document that still raises is rejected with the
+error and counted against `ray.max_errored_fraction`, so one bad row never kills a 100K job.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from operators import output
+from operators.admission import AdmissionClient, TooManyErrors
+from operators.context import StageContext
+from operators.document_filter import ingest
+from operators.schemas import DocumentState
+from pipelines.config import Config
+
+log = logging.getLogger(__name__)
+StageFn = Callable[[list[DocumentState], StageContext], None]
+STATE_SCHEMA = pa.schema([("record_key", pa.string()), ("state", pa.large_string())])
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    fn: StageFn
+    llm: bool = False  # whether it calls the engine named by `stages.<name>.engine`
+
+
+@dataclass
+class Group:
+    engine: str | None
+    stages: list[Stage] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return "+".join(s.name for s in self.stages)
+
+
+def group_stages(stages: list[Stage], cfg: Config) -> list[Group]:
+    """A CPU stage joins the group before it (leading CPU stages form a task group of their own); an LLM stage
+    joins the group before it when that group uses the same engine, else starts a new one."""
+    groups: list[Group] = []
+    for stage in stages:
+        engine = getattr(cfg.stages, stage.name).engine if stage.llm else None
+        if groups and (engine is None or engine == groups[-1].engine):
+            groups[-1].stages.append(stage)
+        else:
+            groups.append(Group(engine, [stage]))
+    return groups
+
+
+class GroupRunner:
+    """Callable class for `map_batches`: the engine is built once per actor, then batches stream through."""
+
+    def __init__(self, cfg_json: str, group_index: int, stages: list[Stage], first: bool, last: bool,
+                 meta: dict[str, Any], admission_name: str | None, namespace: str | None):
+        import ray
+
+        self.cfg = Config.model_validate_json(cfg_json)
+        self.stages, self.first, self.last, self.meta = stages, first, last, meta
+        self.group_index = group_index
+        engines = {getattr(self.cfg.stages, s.name).engine for s in stages if s.llm}
+        llm = None
+        if engines:
+            (engine_name,) = engines
+            llm = build_client(self.cfg.engines[engine_name])
+        services: dict[str, Any] = {}
+        if admission_name:
+            services["admission"] = AdmissionClient(ray.get_actor(admission_name, namespace=namespace))
+        self.ctx = StageContext(cfg=self.cfg, llm=llm, prompts_dir=self.cfg.prompts_dir, services=services)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        if self.first:
+            docs = [ingest(row, self.cfg.input.max_document_chars) for row in batch.to_pylist()]
+        else:
+            docs = [DocumentState.model_validate_json(s) for s in batch.column("state").to_pylist()]
+        for stage in self.stages:
+            self._run_stage(stage, docs)
+        if self.last:
+            return output.to_table([row for doc in docs for row in output.to_rows(doc, self.meta)])
+        return pa.table(
+            {"record_key": [d.record_key for d in docs], "state": [d.model_dump_json() for d in docs]},
+            schema=STATE_SCHEMA,
+        )
+
+    def _run_stage(self, stage: Stage, docs: list[DocumentState]) -> None:
+        snapshot = [d.model_copy(deep=True) for d in docs]
+        try:
+            stage.fn(docs, self.ctx)
+            return
+        except TooManyErrors:
+            raise
+        except Exception:
+            log.warning("stage %s failed on a batch of %d; retrying document by document:\n%s",
+                        stage.name, len(docs), traceback.format_exc(limit=3))
+        for i, doc in enumerate(snapshot):
+            try:
+                stage.fn([doc], self.ctx)
+            except TooManyErrors:
+                raise
+            except Exception as exc:
+                doc = snapshot[i]
+                doc.errored = True
+                reason = f"{doc.source} row {doc.row}: stage {stage.name} raised {type(exc).__name__}: {exc}"
+                doc.record(stage.name, False, reason[:1000])
+                for cand in doc.candidates:
+                    if cand.alive:
+                        cand.record(stage.name, False, reason[:1000])
+            docs[i] = snapshot[i]
+
+
+def build_client(engine_cfg) -> Any:
+    from operators.llm_engine import VLLMClient
+
+    return VLLMClient(
+        engine_cfg.model,
+        max_model_len=engine_cfg.max_model_len,
+        tensor_parallel_size=engine_cfg.tensor_parallel_size,
+        **engine_cfg.engine_kwargs,
+    )

@@ -1,0 +1,69 @@
+"""Config validation: one-line errors that name the key, before any Ray work."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from pipelines.config import ConfigError, check_local_paths, load_config
+from tests.conftest import ARES, REPO
+
+
+def test_local_config_loads_with_overrides():
+    cfg = load_config("local", ["input.limit_per_file=3", "stages.synthesis.sampling.max_tokens=77"])
+    assert cfg.input.limit_per_file == 3
+    assert cfg.stages.synthesis.sampling.max_tokens == 77
+    assert cfg.engines["default"].model.endswith("SmolLM2-135M-Instruct")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("stages.synthesis.max_tokenz=5", "invalid config: stages.synthesis.max_tokenz: unknown key"),
+        ("bogus=1", "invalid config: bogus: unknown key"),
+        ("ray.num_cpus=abc", "invalid config: ray.num_cpus: Input should be a valid integer"),
+        ("engines.default.batch_size=0", "invalid config: engines.default.batch_size: Input should be greater"),
+        ("stages.label.engine=nope", "stages.label.engine: unknown engine 'nope'"),
+        ("engines.default.max_actors=0", "invalid config: engines.default.max_actors"),
+        ("stages.splits.train=0.5", "train + validation + test must sum to 1"),
+        ("stages.rubric.min_weight=1", "min_weight < 0 < max_weight"),
+        ("output.on_existing=maybe", "invalid config: output.on_existing: Input should be"),
+    ],
+)
+def test_bad_values_name_the_key(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config("local", [override])
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_override_without_equals_sign():
+    with pytest.raises(ConfigError, match="is not key=value"):
+        load_config("local", ["input.path"])
+
+
+def test_missing_config_file():
+    with pytest.raises(ConfigError, match="config file not found: nowhere"):
+        load_config("nowhere")
+
+
+def test_missing_model_path_is_a_clear_error(tmp_path):
+    cfg = load_config("local", [f"engines.default.model={tmp_path}/no-model"])
+    with pytest.raises(ConfigError, match=r"engines.default.model: no model at .*no-model"):
+        check_local_paths(cfg)
+
+
+def test_hub_ids_are_refused():
+    cfg = load_config("local", ["engines.default.model=hf://Qwen/Qwen3-4B"])
+    with pytest.raises(ConfigError, match="must be a local folder"):
+        check_local_paths(cfg)
+
+
+def test_cli_exits_2_with_one_line_before_starting_ray():
+    proc = subprocess.run(ARES + ["run", "local", "ray.num_cpus=two"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["ares: invalid config: ray.num_cpus: Input should be a valid integer,"
+                                                " unable to parse string as an integer"]
+    assert "Started a local Ray instance" not in proc.stdout + proc.stderr
