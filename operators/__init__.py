@@ -1,0 +1,1 @@
+"""ARES stages: one concern per module, each with a pydantic contract (schemas.py)."""

@@ -1,0 +1,1 @@
+"""ARES on Ray pipeline composition, configuration and CLI."""
