@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.ares-installed
 MODEL_DIR := .cache/models/SmolLM2-135M-Instruct
 MODEL := $(MODEL_DIR)/.ares-complete
 # pip on this machine kind lists local package folders that may be missing; those warnings are noise.
-QUIET_PIP := grep -v '^WARNING: Location' || true
+QUIET_PIP := { grep -v '^WARNING: Location' || test $$? -eq 1; }
 
 .PHONY: setup run test clean
 
@@ -21,7 +21,7 @@ $(INSTALLED): pyproject.toml constraints/cpu.txt
 	touch $@
 
 $(MODEL): $(INSTALLED)
-	$(BIN)/ares prepare-model --out $(MODEL_DIR) 2>&1 | grep -v -E '^WARNING: Location|it/s\]' || true
+	$(BIN)/ares prepare-model --out $(MODEL_DIR) 2>&1 | { grep -v -E '^WARNING: Location|it/s\]' || test $$? -eq 1; }
 	test -f $@
 
 setup: $(INSTALLED) $(MODEL)

@@ -35,8 +35,9 @@ class Admission:
 
     def __init__(self, quota: dict[str, int], default_quota: int | None, dedup: bool, threshold: float,
                  num_perm: int, max_errored_fraction: float, min_docs_for_abort: int = 20,
-                 seed_from: Callable[[], Iterable[tuple[str, str, str]]] | None = None):
-        """`seed_from` returns the committed accepted instances; it runs again if the actor is restarted."""
+                 seed_from: Callable[[], tuple[Iterable[tuple[str, str, str]], dict[str, str]]] | None = None):
+        """`seed_from` returns the committed state, (accepted (candidate_id, domain, question) rows,
+        {doc_id: record_key} of written documents); it runs again if the actor is restarted."""
         from datasketch import MinHashLSH
 
         self.quota, self.default_quota = dict(quota), default_quota
@@ -46,7 +47,12 @@ class Admission:
         self.accepted: dict[str, int] = {}
         self.max_errored_fraction, self.min_docs_for_abort = max_errored_fraction, min_docs_for_abort
         self.docs_seen = self.docs_errored = 0
-        self.seeded = self.seed(seed_from()) if seed_from is not None else 0
+        self.doc_ids: dict[str, str] = {}  # document id -> record_key of its first record
+        self.seeded = 0
+        if seed_from is not None:
+            accepted, documents = seed_from()
+            self.seeded = self.seed(accepted)
+            self.doc_ids.update(documents)
 
     def _minhash(self, text: str):
         from datasketch import MinHash
@@ -76,6 +82,15 @@ class Admission:
             self._register(cid, domain, question)
             n += 1
         return n
+
+    def claim_documents(self, items: list[tuple[str, str]]) -> list[str | None]:
+        """For each (doc_id, record_key): None if this record owns the id, else the record_key that owns it.
+        The first record to claim an id owns it, now and after a restart (ownership is rebuilt from the output)."""
+        out = []
+        for doc_id, record_key in items:
+            owner = self.doc_ids.setdefault(doc_id, record_key)
+            out.append(None if owner == record_key else owner)
+        return out
 
     def admit(self, items: list[tuple[str, str, str]]) -> list[tuple[bool, str, str]]:
         """For each (candidate_id, domain, question): (admitted, stage, reason). Admitted ones are registered."""
@@ -131,11 +146,23 @@ class AdmissionClient:
     def full_domains(self) -> list[str]:
         return self._call("full_domains")
 
+    def claim_documents(self, items: list[tuple[str, str]]) -> list[str | None]:
+        """For each (doc_id, record_key): None if this record owns the id, else the record_key that owns it.
+        The first record to claim an id owns it, now and after a restart (ownership is rebuilt from the output)."""
+        out = []
+        for doc_id, record_key in items:
+            owner = self.doc_ids.setdefault(doc_id, record_key)
+            out.append(None if owner == record_key else owner)
+        return out
+
     def admit(self, items: list[tuple[str, str, str]]) -> list[tuple[bool, str, str]]:
         return self._call("admit", items) if items else []
 
     def report_documents(self, seen: int, errored: int) -> None:
         self._call("report_documents", seen, errored)
+
+    def claim_documents(self, items: list[tuple[str, str]]) -> list[str | None]:
+        return self._call("claim_documents", items) if items else []
 
 
 def actor_name(run_name: str) -> str:

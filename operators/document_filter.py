@@ -119,8 +119,22 @@ def chunk_text(text: str, chunk_chars: int, max_chunks: int) -> list[Chunk]:
     return [Chunk(index=i, start=s, end=e, text=text[s:e]) for i, (s, e) in enumerate(merged)]
 
 
+def reject_duplicate_ids(docs: list[DocumentState], ctx: StageContext) -> None:
+    """A document id seen before (in this job, or in its committed output) is rejected, naming the first record."""
+    admission = ctx.services.get("admission")
+    live = [d for d in docs if d.alive and d.doc_id is not None]
+    if admission is None or not live:
+        return
+    owners = admission.claim_documents([(d.doc_id, d.record_key) for d in live])
+    for doc, owner in zip(live, owners):
+        if owner is not None:
+            doc.record("read", False, f"{doc.source} row {doc.row}: duplicate document id {doc.doc_id!r} "
+                                      f"(first seen at {owner})")
+
+
 def run(docs: list[DocumentState], ctx: StageContext) -> None:
     fcfg, ccfg = ctx.cfg.stages.document_filter, ctx.cfg.stages.chunking
+    reject_duplicate_ids(docs, ctx)
     for doc in docs:
         if not doc.alive or doc.text is None:
             continue

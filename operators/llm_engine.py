@@ -48,6 +48,10 @@ class LLMResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class EngineFailure(RuntimeError):
+    """The engine itself failed (not a request): the actor should die so Ray restarts it and retries the batch."""
+
+
 class LLMClient(Protocol):
     model_name: str
 
@@ -93,6 +97,8 @@ class VLLMClient:
     def _fits(self, req: LLMRequest) -> int:
         """Prompt tokens, so that an over-long prompt becomes a reject instead of an engine error."""
         ids = self.tokenizer.apply_chat_template(req.messages, add_generation_prompt=True, tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # transformers may return a BatchEncoding
+            ids = ids["input_ids"]
         return len(ids)
 
     def run(self, requests: list[LLMRequest]) -> list[LLMResult]:
@@ -110,11 +116,14 @@ class VLLMClient:
                 pending.append(i)
         attempt = 0
         while pending:
-            outs = self.llm.chat(
-                [requests[i].messages for i in pending],
-                [self._params(requests[i], attempt) for i in pending],
-                use_tqdm=False,
-            )
+            try:
+                outs = self.llm.chat(
+                    [requests[i].messages for i in pending],
+                    [self._params(requests[i], attempt) for i in pending],
+                    use_tqdm=False,
+                )
+            except Exception as exc:
+                raise EngineFailure(f"vLLM engine failed: {type(exc).__name__}: {exc}") from exc
             retry = []
             for i, out in zip(pending, outs):
                 comp = out.outputs[0]

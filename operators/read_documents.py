@@ -27,6 +27,8 @@ ROW_SCHEMA = pa.schema(
     ]
 )
 
+# Small reads: a truncated gzip stream raises on the read that reaches the cut, losing what that read decoded.
+_READ_BYTES = 1 << 14
 JSON_EXTENSIONS = ["jsonl", "json", "jsonl.gz", "json.gz", "jsonl.zst", "ndjson", "ndjson.gz"]
 PARQUET_EXTENSIONS = ["parquet"]
 
@@ -82,7 +84,7 @@ class DocumentDatasource(FileBasedDatasource):
         buffer = b""
         try:
             while True:
-                chunk = f.read(1 << 20)
+                chunk = f.read(_READ_BYTES)
                 if not chunk:
                     break
                 buffer += chunk

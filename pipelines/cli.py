@@ -34,6 +34,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.overrides)
+    from pipelines import submit
+
+    job_id = submit.submit(cfg, args.address)
+    print(f"submitted job {job_id}; follow it with: ares logs --follow {job_id}" +
+          (f" --address {args.address}" if args.address else ""))
+    if not args.wait:
+        return 0
+    state = submit.wait(job_id, args.address, args.timeout)
+    print(f"job {job_id}: {state}")
+    return 0 if state == "SUCCEEDED" else EXIT_FAILED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pipelines import submit
+
+    print(submit.status(args.job_id, args.address))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from pipelines import submit
+
+    submit.logs(args.job_id, args.address, args.follow)
+    return 0
+
+
 def cmd_prepare_model(args: argparse.Namespace) -> int:
     from pipelines import tiny_model
 
@@ -55,6 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="a config name in conf/ (local, cluster) or a YAML path")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. input.limit_per_file=8")
     p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("submit", help="submit a job to a Ray cluster: ares submit --address URL CONFIG [k=v ...]")
+    p.add_argument("--address", help="the cluster's dashboard URL (default: $RAY_ADDRESS or http://127.0.0.1:8265)")
+    p.add_argument("--wait", action="store_true", help="wait for the job to end; exit 0 only if it succeeded")
+    p.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait with --wait")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(fn=cmd_submit)
+
+    for name, fn, text in (("status", cmd_status, "a submitted job's state"), ("logs", cmd_logs, "a job's logs")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("job_id")
+        p.add_argument("--address")
+        if name == "logs":
+            p.add_argument("--follow", action="store_true", help="stream until the job ends")
+        p.set_defaults(fn=fn)
 
     p = sub.add_parser("config", help="print the merged, validated config")
     p.add_argument("config")

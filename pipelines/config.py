@@ -219,7 +219,8 @@ class RayConfig(Strict):
     expect_autoscaling: bool = Field(
         False, description="Allow asks the current nodes cannot fit (an autoscaler will add nodes)."
     )
-    task_num_cpus: float = Field(1.0, gt=0, description="CPU ask of the plain (non-engine) map and write tasks.")
+    task_num_cpus: float = Field(1.0, gt=0, description="CPU ask of the read and write tasks and CPU-stage actors.")
+    cpu_actors: int = Field(4, ge=1, description="Most actors of the leading CPU stage group (filter, chunking).")
     max_errored_fraction: float = Field(
         0.1, ge=0, le=1, description="Abort when more than this share of documents raised errors."
     )
@@ -280,9 +281,9 @@ def _format_error(err: ValidationError) -> str:
 def resolve_config_path(name: str) -> Path:
     """`local` means conf/local.yaml; anything else is a path."""
     path = Path(name)
-    if not path.suffix and not path.exists():
+    if not path.suffix and (CONF_DIR / f"{name}.yaml").exists():
         path = CONF_DIR / f"{name}.yaml"
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError(f"config file not found: {name}")
     return path
 

@@ -79,6 +79,9 @@ def start_ray(cfg: Config) -> None:
     # instance role on a cluster), never through runtime_env, which the dashboard and job records display.
     kwargs: dict[str, Any] = dict(namespace=NAMESPACE, log_to_driver=True)
     if cfg.ray.address == "local":
+        from pipelines.local_cleanup import reap_orphaned_engines
+
+        reap_orphaned_engines()
         kwargs.update(address="local", num_cpus=cfg.ray.num_cpus, include_dashboard=False)
     else:
         kwargs.update(address=cfg.ray.address)
@@ -86,18 +89,34 @@ def start_ray(cfg: Config) -> None:
         ray.init(**kwargs)
 
 
-def read_committed_accepted(cfg: Config) -> list[tuple[str, str, str]]:
-    """(candidate_id, domain, question) of every accepted row already written, to rebuild the admission state."""
+def read_committed(cfg: Config, status: str, columns: list[str]):
+    """Columns of the rows already written under <output>/<status>/, or None when there are none."""
     import pyarrow.dataset as pads
 
-    path = f"{storage.strip_scheme(cfg.output.path).rstrip('/')}/accepted"
-    if not storage.exists(cfg.output.path.rstrip("/") + "/accepted", cfg.storage):
-        return []
+    if not storage.exists(f"{cfg.output.path.rstrip('/')}/{status}", cfg.storage):
+        return None
+    path = f"{storage.strip_scheme(cfg.output.path).rstrip('/')}/{status}"
     fs = storage.arrow_filesystem(cfg.output.path, cfg.storage)
-    table = pads.dataset(path, filesystem=fs, format="parquet").to_table(
-        columns=["candidate_id", "domain", "question"]
-    )
-    return list(zip(*(table.column(c).to_pylist() for c in ("candidate_id", "domain", "question"))))
+    return pads.dataset(path, filesystem=fs, format="parquet").to_table(columns=columns)
+
+
+def committed_state(cfg: Config) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+    """What the admission actor must know after a restart: accepted (candidate_id, domain, question) rows and
+    the {doc_id: record_key} owners of the documents already written."""
+    accepted: list[tuple[str, str, str]] = []
+    owners: dict[str, str] = {}
+    for status in ("accepted", "rejected"):
+        table = read_committed(cfg, status, ["candidate_id", "domain", "question", "doc_id", "record_key",
+                                             "reject_stage", "reject_reason"])
+        if table is None:
+            continue
+        for row in table.to_pylist():
+            if status == "accepted":
+                accepted.append((row["candidate_id"], row["domain"], row["question"]))
+            is_dup = row["reject_stage"] == "read" and "duplicate document id" in (row["reject_reason"] or "")
+            if row["doc_id"] is not None and not is_dup:
+                owners.setdefault(row["doc_id"], row["record_key"])
+    return accepted, owners
 
 
 def _admission_actor(cfg: Config):
@@ -108,7 +127,7 @@ def _admission_actor(cfg: Config):
     def seed_from():
         from pipelines.config import Config as _Config
 
-        return read_committed_accepted(_Config.model_validate_json(cfg_json))
+        return committed_state(_Config.model_validate_json(cfg_json))
 
     return AdmissionActor.options(name=name, namespace=NAMESPACE, get_if_exists=True).remote(
         q.per_domain, q.default, d.enabled, d.threshold, d.num_perm, cfg.ray.max_errored_fraction,
@@ -130,7 +149,7 @@ def build_dataset(cfg: Config, admission_name: str | None):
             records_per_block=cfg.input.records_per_block,
             limit_per_file=cfg.input.limit_per_file,
         ),
-        ray_remote_args={"num_cpus": cfg.ray.task_num_cpus},
+        num_cpus=cfg.ray.task_num_cpus,
     )
     groups = group_stages(active_stages(cfg), cfg)
     meta = {
@@ -150,39 +169,39 @@ def build_dataset(cfg: Config, admission_name: str | None):
         if group.engine is None:
             ds = ds.map_batches(
                 GroupRunner, fn_constructor_kwargs=kwargs, batch_format="pyarrow", batch_size=None,
-                concurrency=(1, max(1, int(2 / cfg.ray.task_num_cpus))), num_cpus=cfg.ray.task_num_cpus,
+                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cfg.ray.cpu_actors),
+                num_cpus=cfg.ray.task_num_cpus,
             )
             continue
         eng = cfg.engines[group.engine]
         ds = ds.map_batches(
             GroupRunner, fn_constructor_kwargs=kwargs, batch_format="pyarrow", batch_size=eng.batch_size,
-            concurrency=(eng.min_actors, eng.max_actors), num_cpus=eng.num_cpus, num_gpus=eng.num_gpus,
+            compute=ray.data.ActorPoolStrategy(min_size=eng.min_actors, max_size=eng.max_actors),
+            num_cpus=eng.num_cpus, num_gpus=eng.num_gpus,
             runtime_env={"env_vars": dict(eng.env)} if eng.env else None,
+            max_restarts=cfg.ray.max_retries, max_task_retries=cfg.ray.max_retries,
         )
     return ds
 
 
 def write_summary(cfg: Config, extra: dict[str, Any]) -> dict[str, Any]:
-    import pyarrow.dataset as pads
+    """Count what the output holds (so a resumed job's summary covers all its runs) and write summary.json."""
+    import pyarrow as pa
 
-    fs = storage.arrow_filesystem(cfg.output.path, cfg.storage)
-    base = storage.strip_scheme(cfg.output.path).rstrip("/")
     cols = ["record_key", "unit", "candidate_id", "reject_stage", "domain", "split", "errored"]
     tables = []
     for status in ("accepted", "rejected"):
-        if storage.exists(f"{cfg.output.path.rstrip('/')}/{status}", cfg.storage):
-            t = pads.dataset(f"{base}/{status}", filesystem=fs, format="parquet").to_table(columns=cols)
-            import pyarrow as pa
-
+        t = read_committed(cfg, status, cols)
+        if t is not None:
             tables.append(t.append_column("status", pa.array([status] * len(t), pa.string())))
-    import pyarrow as pa
-
     table = pa.concat_tables(tables) if tables else output.to_table([])
     summary = output.summarize(table)
     summary["duplicate_candidate_ids"] = len(table) - len(set(table.column("candidate_id").to_pylist()))
     summary.update(extra)
     summary["output"] = cfg.output.path
-    with fs.open_output_stream(posixpath.join(base, "summary.json")) as f:
+    fs = storage.arrow_filesystem(cfg.output.path, cfg.storage)
+    path = posixpath.join(storage.strip_scheme(cfg.output.path).rstrip("/"), "summary.json")
+    with fs.open_output_stream(path) as f:
         f.write(json.dumps(summary, indent=2, sort_keys=True).encode())
     return summary
 

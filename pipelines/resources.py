@@ -24,7 +24,8 @@ def _nodes() -> list[dict[str, float]]:
 def check_schedulable(cfg: Config, groups: list[Group], nodes: list[dict[str, float]] | None = None) -> None:
     nodes = _nodes() if nodes is None else nodes
     total = {k: sum(n.get(k, 0.0) for n in nodes) for k in ("CPU", "GPU")}
-    need = {"CPU": cfg.ray.task_num_cpus, "GPU": 0.0}  # at least one map/write task must fit beside the pools
+    # the leading CPU stage group's first actor and one read/write task must fit beside the engine pools
+    need = {"CPU": 2 * cfg.ray.task_num_cpus, "GPU": 0.0}
     problems = []
     for group in groups:
         if group.engine is None:

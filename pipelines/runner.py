@@ -9,6 +9,9 @@ error and counted against `ray.max_errored_fraction`, so one bad row never kills
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -19,6 +22,7 @@ from operators import output
 from operators.admission import AdmissionClient, TooManyErrors
 from operators.context import StageContext
 from operators.document_filter import ingest
+from operators.llm_engine import EngineFailure
 from operators.schemas import DocumentState
 from pipelines.config import Config
 
@@ -78,12 +82,25 @@ class GroupRunner:
         self.ctx = StageContext(cfg=self.cfg, llm=llm, prompts_dir=self.cfg.prompts_dir, services=services)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        started = time.time()
         if self.first:
             docs = [ingest(row, self.cfg.input.max_document_chars) for row in batch.to_pylist()]
         else:
             docs = [DocumentState.model_validate_json(s) for s in batch.column("state").to_pylist()]
         for stage in self.stages:
-            self._run_stage(stage, docs)
+            try:
+                self._run_stage(stage, docs)
+            except EngineFailure:
+                # Die, so that Ray restarts this actor with a fresh engine and retries the batch
+                # (engines' max_restarts / max_task_retries = ray.max_retries).
+                print(f"[ares] engine failure in stage {stage.name}; restarting the actor:\n"
+                      f"{traceback.format_exc(limit=4)}", file=sys.stderr, flush=True)
+                os._exit(70)
+        if self.ctx.llm is not None:
+            cands = [c for d in docs for c in d.candidates]
+            print(f"[ares] {'+'.join(s.name for s in self.stages)}: {len(docs)} documents, {len(cands)} candidates "
+                  f"({sum(c.alive or c.status == 'accepted' for c in cands)} still in) in {time.time() - started:.1f} s",
+                  flush=True)
         if self.last:
             return output.to_table([row for doc in docs for row in output.to_rows(doc, self.meta)])
         return pa.table(
@@ -96,7 +113,7 @@ class GroupRunner:
         try:
             stage.fn(docs, self.ctx)
             return
-        except TooManyErrors:
+        except (TooManyErrors, EngineFailure):
             raise
         except Exception:
             log.warning("stage %s failed on a batch of %d; retrying document by document:\n%s",
@@ -104,7 +121,7 @@ class GroupRunner:
         for i, doc in enumerate(snapshot):
             try:
                 stage.fn([doc], self.ctx)
-            except TooManyErrors:
+            except (TooManyErrors, EngineFailure):
                 raise
             except Exception as exc:
                 doc = snapshot[i]

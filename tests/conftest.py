@@ -86,3 +86,61 @@ def read_output(endpoint: str, prefix: str):
 def tiny_model() -> Path:
     assert (MODEL_DIR / "config.json").exists(), f"tiny model missing at {MODEL_DIR}: run `make setup` first"
     return MODEL_DIR
+
+
+class Run:
+    """`ares run ...` in its own session, its output watched line by line, killable at a chosen moment."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
+        import subprocess
+
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(
+            ARES + args, cwd=REPO, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True,
+        )
+        self.lines: list[str] = []
+
+    def wait_for(self, predicate, timeout: float = 900) -> str:
+        """Read lines until `predicate(line)` holds; returns that line (fails if the run ends first)."""
+        import select
+        import time
+
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 1.0)
+            if not ready:
+                continue
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"run ended before the awaited line; log: {self.log_path}")
+            self.lines.append(line)
+            self.log.write(line)
+            self.log.flush()
+            if predicate(line):
+                return line
+        raise AssertionError(f"timed out waiting; log: {self.log_path}")
+
+    def kill_driver(self) -> None:
+        """SIGKILL the driver, then whatever of its session is left (the local Ray cluster it started)."""
+        import signal
+
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=60)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.log.close()
+
+    def finish(self, timeout: float = 1500) -> int:
+        out, _ = self.proc.communicate(timeout=timeout)
+        self.log.write(out)
+        self.log.close()
+        self.lines.extend(out.splitlines(keepends=True))
+        return self.proc.returncode
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)

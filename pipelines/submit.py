@@ -1,0 +1,97 @@
+"""Submit a job to a Ray cluster through the Jobs API, and follow it.
+
+The config is merged and validated here, on the submitting machine, and shipped as one resolved YAML file beside
+the project's code (the job's working_dir), so the cluster runs exactly what was checked. Ray's token
+authentication is used whenever a token is available (`RAY_AUTH_TOKEN`, `RAY_AUTH_TOKEN_PATH` or
+`~/.ray/auth_token`); nothing here turns it off. No credential is put into the runtime environment, the entrypoint
+or a log: S3 keys come from the cluster nodes' own environment (see cluster/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from pipelines.config import REPO_ROOT, Config
+
+CODE_DIRS = ("pipelines", "operators", "conf")
+SUBMITTED_CONFIG = "conf/submitted.yaml"
+TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+
+
+def use_token_auth_if_available() -> bool:
+    """Turn on Ray's token mode for this client when a token exists and the mode was not chosen explicitly."""
+    if os.environ.get("RAY_AUTH_MODE"):
+        return os.environ["RAY_AUTH_MODE"].lower() == "token"
+    token_path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or os.path.exists(token_path):
+        os.environ["RAY_AUTH_MODE"] = "token"
+        return True
+    return False
+
+
+def client(address: str | None):
+    from ray.job_submission import JobSubmissionClient
+
+    use_token_auth_if_available()
+    return JobSubmissionClient(address or os.environ.get("RAY_ADDRESS") or "http://127.0.0.1:8265")
+
+
+def stage_working_dir(cfg: Config) -> str:
+    """A temporary folder with the project's code and the resolved config, uploaded as the job's working_dir."""
+    staging = tempfile.mkdtemp(prefix="ares-submit-")
+    for name in CODE_DIRS:
+        shutil.copytree(REPO_ROOT / name, Path(staging) / name, ignore=shutil.ignore_patterns("__pycache__"))
+    resolved = cfg.model_copy(deep=True)
+    resolved.ray.address = "auto"  # the driver runs on the cluster and joins it
+    data = resolved.model_dump(mode="json")
+    (Path(staging) / SUBMITTED_CONFIG).write_text(OmegaConf.to_yaml(OmegaConf.create(data)))
+    return staging
+
+
+def submit(cfg: Config, address: str | None) -> str:
+    staging = stage_working_dir(cfg)
+    try:
+        job_id = client(address).submit_job(
+            entrypoint=f"python -m pipelines.cli run {SUBMITTED_CONFIG}",
+            runtime_env={"working_dir": staging},
+            submission_id=f"{cfg.run_name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            metadata={"run_name": cfg.run_name, "output": cfg.output.path},
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return job_id
+
+
+def status(job_id: str, address: str | None) -> str:
+    return str(client(address).get_job_status(job_id).value)
+
+
+def logs(job_id: str, address: str | None, follow: bool = False) -> None:
+    c = client(address)
+    if not follow:
+        sys.stdout.write(c.get_job_logs(job_id))
+        return
+
+    async def tail() -> None:
+        async for chunk in c.tail_job_logs(job_id):
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+
+    asyncio.run(tail())
+
+
+def wait(job_id: str, address: str | None, timeout: float, poll: float = 5.0) -> str:
+    deadline = time.time() + timeout
+    while True:
+        state = status(job_id, address)
+        if state in TERMINAL or time.time() > deadline:
+            return state
+        time.sleep(poll)
