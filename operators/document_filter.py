@@ -16,6 +16,16 @@ from operators.context import StageContext
 from operators.schemas import Chunk, DocumentState, Verdict
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# Text that speaks to a model rather than to a reader: instructions to ignore instructions, chat-role markup,
+# our own delimiters, planted verdict JSON. Documents are untrusted data; these are screened out before any model.
+_INSTRUCTIONS = [
+    re.compile(r"\b(ignore|disregard|forget)\s+(all\s+|any\s+|the\s+)?(previous|prior|above|earlier|preceding)"
+               r"\s+(instructions|prompts?|directions|rules)", re.I),
+    re.compile(r"<\s*/?\s*(document|system|assistant|user|im_start|im_end|question|answer|criterion)\s*>", re.I),
+    re.compile(r"^\s*(system|assistant)(\s+prompt)?\s*:", re.I | re.M),
+    re.compile(r"\"(verdict|criteria_met|informative|self_contained)\"\s*:", re.I),
+    re.compile(r"\byou\s+are\s+(now\s+)?(an?|the)\s+(ai|assistant|language\s+model|chatbot|grader|judge)\b", re.I),
+]
 
 
 def ingest(row: dict[str, Any], max_chars: int) -> DocumentState:
@@ -48,6 +58,10 @@ def heuristics(text: str, cfg) -> tuple[bool, str]:
     n = len(text)
     if n < cfg.min_chars:
         return False, f"too short: {n} characters < {cfg.min_chars}"
+    if cfg.reject_instructions:
+        found = [m.group(0) for p in _INSTRUCTIONS if (m := p.search(text))]
+        if found:
+            return False, "instructions aimed at a model (prompt injection): " + "; ".join(repr(f[:40]) for f in found)
     non_space = [c for c in text if not c.isspace()]
     symbols = sum(1 for c in non_space if not c.isalnum())
     ratio = symbols / max(1, len(non_space))

@@ -34,6 +34,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.overrides)
+    from pipelines import score
+
+    summary = score.run(cfg, args.responses, args.instances, args.output)
+    print("\n== ARES score finished ==")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     from pipelines import submit
@@ -84,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. input.limit_per_file=8")
     p.set_defaults(fn=cmd_run)
 
+    p = sub.add_parser("score", help="score responses against ARES rubrics: ares score CONFIG --responses F ...")
+    p.add_argument("--responses", required=True, help="JSONL or parquet with candidate_id, response[, response_id]")
+    p.add_argument("--instances", required=True, help="accepted instances, e.g. OUTPUT/accepted")
+    p.add_argument("--output", required=True, help="where to write the scores (parquet)")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(fn=cmd_score)
+
     p = sub.add_parser("submit", help="submit a job to a Ray cluster: ares submit --address URL CONFIG [k=v ...]")
     p.add_argument("--address", help="the cluster's dashboard URL (default: $RAY_ADDRESS or http://127.0.0.1:8265)")
     p.add_argument("--wait", action="store_true", help="wait for the job to end; exit 0 only if it succeeded")
@@ -115,7 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may follow options too: `ares score local --responses F key=value`
+    if extra:
+        if not hasattr(args, "overrides") or any(x.startswith("-") or "=" not in x for x in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = list(args.overrides) + extra
     try:
         return args.fn(args)
     except ConfigError as exc:

@@ -100,6 +100,9 @@ class DocumentFilterConfig(Strict):
         ]
     )
     max_boilerplate_hits: int = Field(1, ge=0)
+    reject_instructions: bool = Field(
+        True, description="Reject documents that address the model (prompt injection): bad data, and a risk."
+    )
 
 
 class ChunkingConfig(Strict):
@@ -170,6 +173,15 @@ class ContaminationConfig(Strict):
     max_overlap: float = Field(0.2, ge=0, le=1, description="Share of a question's n-grams found in an eval item.")
 
 
+class ScoreConfig(Strict):
+    """`ares score`: the rubric reward over a file of responses, with one engine as the judge."""
+
+    engine: str = "default"
+    batch_size: int = Field(16, ge=1, description="Responses per engine call (each expands to one call per criterion).")
+    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(max_tokens=160, temperature=0.0,
+                                                                             max_attempts=3))
+
+
 class StagesConfig(Strict):
     document_filter: DocumentFilterConfig = Field(default_factory=DocumentFilterConfig)
     document_judge: LLMStageConfig = Field(default_factory=lambda: LLMStageConfig(sampling=SamplingConfig(max_tokens=160)))
@@ -236,6 +248,7 @@ class Config(Strict):
     ray: RayConfig = Field(default_factory=RayConfig)
     engines: dict[str, EngineConfig] = Field(min_length=1)
     stages: StagesConfig = Field(default_factory=StagesConfig)
+    score: ScoreConfig = Field(default_factory=ScoreConfig)
 
     @field_validator("engines")
     @classmethod
@@ -247,11 +260,13 @@ class Config(Strict):
 
     @model_validator(mode="after")
     def _engines_exist(self) -> "Config":
-        for stage_name, stage in self.llm_stages().items():
-            if stage.enabled and stage.engine not in self.engines:
-                raise ConfigError(
-                    f"stages.{stage_name}.engine: unknown engine {stage.engine!r} (defined: {sorted(self.engines)})"
-                )
+        uses = {f"stages.{n}.engine": s.engine for n, s in self.llm_stages().items() if s.enabled}
+        uses["score.engine"] = self.score.engine
+        for key, engine in uses.items():
+            if engine not in self.engines:
+                raise ConfigError(f"{key}: unknown engine {engine!r} (defined: {sorted(self.engines)})")
+        if not self.stages.label.enabled:
+            raise ConfigError("stages.label.enabled: the label stage cannot be disabled (candidates need a domain)")
         return self
 
     def llm_stages(self) -> dict[str, LLMStageConfig]:

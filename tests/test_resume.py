@@ -35,6 +35,17 @@ def output_files(endpoint: str, prefix: str) -> int:
     return len([p for p in fs.find(prefix) if p.endswith(".parquet")]) if fs.exists(prefix) else 0
 
 
+def committed_rows(endpoint: str, prefix: str) -> int:
+    import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+    import s3fs
+
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, skip_instance_cache=True)
+    paths = [p for p in fs.find(prefix) if p.endswith(".parquet")] if fs.exists(prefix) else []
+    afs = pafs.PyFileSystem(pafs.FSSpecHandler(fs))
+    return pads.dataset(paths, filesystem=afs, format="parquet").count_rows() if paths else 0
+
+
 def candidate_ids(endpoint: str, prefix: str) -> list[str]:
     accepted, rejected, _ = read_output(endpoint, prefix)
     return pa.concat_tables([t for t in (accepted, rejected) if t is not None]).column("candidate_id").to_pylist()
@@ -70,10 +81,11 @@ def test_killed_twice_then_resumed_equals_full_run(s3_server, tiny_model, tmp_pa
     os.kill(engine_pid, signal.SIGKILL)
     run2.wait_for(lambda _: output_files(endpoint, "resume/resumed") > files_after_kill1)
     run2.kill_driver()
-    assert "resume" in run2.text  # the second run resumed from the checkpoint
+    assert 0 < committed_rows(endpoint, "resume/resumed") < 16  # killed with part, not all, of the output written
 
     run3 = Run(args("resumed"), env, tmp_path / "run3.log")
     assert run3.finish() == 0, run3.text[-3000:]
+    assert "output s3://resume/resumed (resume)" in run3.text  # it resumed from the checkpoint
 
     got = candidate_ids(endpoint, "resume/resumed")
     assert len(got) == len(set(got)), "duplicate candidate ids after resume"

@@ -1,0 +1,106 @@
+"""Cluster-wide admission (quotas, exact and near duplicates, document ids, error budget), splits, contamination,
+persona sampling: the state machine and pure functions, without Ray."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from operators import contamination
+from operators.admission import Admission, TooManyErrors
+from operators.labeling import sample_personas
+from operators.splits import assign_split
+from pipelines.config import ContaminationConfig, SplitConfig
+from tests.conftest import REPO
+
+
+def make(**kw) -> Admission:
+    args = dict(quota={}, default_quota=None, dedup=True, threshold=0.7, num_perm=128, max_errored_fraction=0.1)
+    args.update(kw)
+    return Admission(**args)
+
+
+def test_quota_per_domain_and_default():
+    adm = make(quota={"Math": 2}, default_quota=1)
+    got = adm.admit([("a", "Math", "What is the derivative of x squared with respect to x?"),
+                     ("b", "Math", "How many prime numbers are smaller than one hundred?"),
+                     ("c", "Math", "Why does the harmonic series diverge although its terms shrink?"),
+                     ("d", "Coding", "What is the worst-case time complexity of quicksort?"),
+                     ("e", "Coding", "How does a hash table resolve collisions by chaining?")])
+    assert [ok for ok, _, _ in got] == [True, True, False, True, False]
+    assert got[2][1] == "quota" and "quota of 2 accepted instances for domain 'Math' is met" in got[2][2]
+    assert sorted(adm.full_domains()) == ["Coding", "Math"]
+
+
+def test_exact_and_near_duplicates():
+    adm = make()
+    q = "Why does the daytime sky look blue to an observer standing on the ground at noon?"
+    got = adm.admit([
+        ("a", "Natural Science", q),
+        ("b", "Natural Science", q.upper() + "  "),  # same after normalisation
+        ("c", "Natural Science", q.replace("at noon", "around noon")),  # near-duplicate
+        ("d", "Natural Science", "What makes sunsets look red and orange rather than blue?"),
+    ])
+    assert got[0][0] and got[3][0]
+    assert got[1] == (False, "dedup", "exact duplicate of candidate a")
+    assert got[2] == (False, "dedup", "near-duplicate of candidate a")
+
+
+def test_rejected_candidates_do_not_block_later_ones_and_state_rebuilds_from_output():
+    # only admitted questions enter the index; a restart seeds it from the committed accepted rows
+    committed = [("a", "Math", "What is the sum of the interior angles of a triangle in degrees?")]
+    adm = make(quota={"Math": 2}, seed_from=lambda: (committed, {"doc-1": "f#1"}))
+    assert adm.stats()["accepted"] == {"Math": 1} and adm.seeded == 1
+    got = adm.admit([("x", "Math", committed[0][2]), ("y", "Math", "Is zero an even number, and why?")])
+    assert got[0][1] == "dedup" and got[1][0]
+    assert adm.full_domains() == ["Math"]
+    assert adm.claim_documents([("doc-1", "g#5"), ("doc-2", "g#6"), ("doc-2", "g#6")]) == ["f#1", None, None]
+
+
+def test_error_budget_aborts_the_job():
+    adm = make(max_errored_fraction=0.1)
+    adm.report_documents(10, 0)
+    adm.report_documents(10, 2)  # 2/20 = 10%: still allowed
+    with pytest.raises(TooManyErrors, match=r"4 of 30 documents raised errors \(13% > ray.max_errored_fraction=0.1\)"):
+        adm.report_documents(10, 2)
+
+
+def test_error_budget_is_exceeded():
+    adm = make(max_errored_fraction=0.1)
+    with pytest.raises(TooManyErrors, match="5 of 20 documents raised errors"):
+        adm.report_documents(20, 5)
+
+
+def test_splits_follow_documents_and_fractions():
+    cfg = SplitConfig(train=0.8, validation=0.1, test=0.1, seed="s")
+    splits = [assign_split(f"doc-{i}", cfg) for i in range(5000)]
+    share = Counter(splits)
+    assert abs(share["train"] / 5000 - 0.8) < 0.03 and abs(share["test"] / 5000 - 0.1) < 0.02
+    assert all(assign_split("doc-7", cfg) == splits[7] for _ in range(3))  # a document always lands in one split
+    assert assign_split("doc-7", SplitConfig(train=1.0, validation=0.0, test=0.0)) == "train"
+
+
+def test_contamination_check(tmp_path):
+    evals = tmp_path / "eval.jsonl"
+    evals.write_text(json.dumps({"text": "Explain why the Haber-Bosch process needs high pressure and an iron "
+                                         "catalyst to make ammonia."}) + "\n")
+    cfg = ContaminationConfig(eval_files=[str(evals)], ngram=5, max_overlap=0.2)
+    ok, reason = contamination.check("Explain why the Haber-Bosch process needs high pressure in industry.", cfg)
+    assert not ok and "occur in the evaluation sets" in reason
+    ok, _ = contamination.check("Which enzyme fixes carbon dioxide in the Calvin cycle?", cfg)
+    assert ok
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "no text field"}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl line 1: no 'text' text"):
+        contamination.check("anything at all here", ContaminationConfig(eval_files=[str(bad)]))
+
+
+def test_personas_from_file_are_deterministic_and_domain_tagged():
+    path = str(REPO / "data" / "sample" / "personas.jsonl")
+    a = sample_personas(path, "Math", "file#3", 2)
+    assert a == sample_personas(path, "Math", "file#3", 2) and len(set(a)) == 2
+    tagged = {json.loads(l)["persona"] for l in open(path) if json.loads(l)["domain"] == "Math"}
+    assert set(a) <= tagged
+    assert len(tagged) == 3 and set(sample_personas(path, "Math", "file#4", 3)) == tagged
