@@ -55,7 +55,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return 0
     state = submit.wait(job_id, args.address, args.timeout)
     print(f"job {job_id}: {state}")
-    return 0 if state == "SUCCEEDED" else EXIT_FAILED
+    if state != "SUCCEEDED":
+        tail = submit.client(args.address).get_job_logs(job_id).splitlines()[-40:]
+        print("last lines of the job's log:\n" + "\n".join(tail))
+        return EXIT_FAILED
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

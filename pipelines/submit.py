@@ -38,9 +38,9 @@ def use_token_auth_if_available() -> bool:
 
 
 def client(address: str | None):
+    use_token_auth_if_available()  # before Ray is imported: Ray reads the mode when it loads its config
     from ray.job_submission import JobSubmissionClient
 
-    use_token_auth_if_available()
     return JobSubmissionClient(address or os.environ.get("RAY_ADDRESS") or "http://127.0.0.1:8265")
 
 

@@ -23,7 +23,8 @@ RAY = str(Path(sys.executable).parent / "ray")
 def ray_head(tmp_path):
     """A head node in its own process (`--block`), stopped by terminating that process."""
     port, dash = _free_port(), _free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    # as a user with the project's virtual environment active: job drivers run `python` from the head's PATH
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     proc = subprocess.Popen(
         [RAY, "start", "--head", f"--port={port}", "--num-cpus=2", "--dashboard-host=127.0.0.1",
          f"--dashboard-port={dash}", "--include-dashboard=true", "--block", "--disable-usage-stats"],
