@@ -146,15 +146,6 @@ class AdmissionClient:
     def full_domains(self) -> list[str]:
         return self._call("full_domains")
 
-    def claim_documents(self, items: list[tuple[str, str]]) -> list[str | None]:
-        """For each (doc_id, record_key): None if this record owns the id, else the record_key that owns it.
-        The first record to claim an id owns it, now and after a restart (ownership is rebuilt from the output)."""
-        out = []
-        for doc_id, record_key in items:
-            owner = self.doc_ids.setdefault(doc_id, record_key)
-            out.append(None if owner == record_key else owner)
-        return out
-
     def admit(self, items: list[tuple[str, str, str]]) -> list[tuple[bool, str, str]]:
         return self._call("admit", items) if items else []
 

@@ -35,8 +35,10 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
         ref, bad = results[2 * n], results[2 * n + 1]
         if not ref.ok or not bad.ok:
             errors = ref.errors + bad.errors
-            first = next(v.error for r in (ref, bad) for v in r.verdicts if v.error)
-            cand.record(STAGE, False, f"judge failed on {errors} criteria (first: {first})")
+            first = next((v.error for r in (ref, bad) for v in r.verdicts if v.error), None)
+            reason = (f"judge failed on {errors} criteria (first: {first})" if first
+                      else "rubric has no positive weight to normalise by")
+            cand.record(STAGE, False, reason)
             continue
         cand.reference_score, cand.flawed_score = ref.score, bad.score
         margin = ref.score - bad.score

@@ -59,7 +59,7 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
             "max_weight": rcfg.max_weight,
         }
 
-    for (doc, cand), res in ask(ctx, STAGE, items, STAGE, values, GeneratedInstance, schema=schema(rcfg)):
+    for (_, cand), res in ask(ctx, STAGE, items, STAGE, values, GeneratedInstance, schema=schema(rcfg)):
         if res.value is None:
             cand.record(STAGE, False, llm_failure(STAGE, res))
             continue

@@ -7,8 +7,10 @@ checkpoint: committed rows are skipped, nothing is written twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import os
 import posixpath
 import time
@@ -121,7 +123,8 @@ def committed_state(cfg: Config) -> tuple[list[tuple[str, str, str]], dict[str, 
 
 def _admission_actor(cfg: Config):
     q, d = cfg.stages.quota, cfg.stages.dedup
-    name = actor_name(cfg.run_name)
+    # one per output: two jobs writing to different places never share quotas or a duplicate index
+    name = actor_name(f"{cfg.run_name}-{hashlib.sha256(cfg.output.path.encode()).hexdigest()[:10]}")
     cfg_json = cfg.model_dump_json()
 
     def seed_from():
@@ -230,14 +233,20 @@ def run(cfg: Config) -> dict[str, Any]:
         log.info("stages: %s", " -> ".join(f"[{g.name}]" + (f"@{g.engine}" if g.engine else "") for g in groups))
         ds = build_dataset(cfg, name)
         out_fs = storage.arrow_filesystem(cfg.output.path, cfg.storage)
-        ds.write_parquet(
-            storage.strip_scheme(cfg.output.path).rstrip("/"),
-            filesystem=out_fs,
-            partition_cols=["status"],
-            partitioning_flavor=None,
-            schema=output.OUTPUT_SCHEMA,
-            ray_remote_args={"num_cpus": cfg.ray.task_num_cpus},
-        )
+        try:
+            ds.write_parquet(
+                storage.strip_scheme(cfg.output.path).rstrip("/"),
+                filesystem=out_fs,
+                partition_cols=["status"],
+                partitioning_flavor=None,
+                schema=output.OUTPUT_SCHEMA,
+                ray_remote_args={"num_cpus": cfg.ray.task_num_cpus},
+            )
+        except Exception as exc:
+            budget = re.search(r"TooManyErrors: ([^\n]+)", str(exc))
+            if budget:  # the error budget was spent: say so in one line (what was written so far stays committed)
+                raise JobError(budget.group(1).strip()) from None
+            raise
         stats = ray.get(admission.stats.remote())
         summary = write_summary(
             cfg, {"mode": mode, "seconds": round(time.time() - started, 1), "admission": stats}

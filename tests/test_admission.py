@@ -101,6 +101,7 @@ def test_personas_from_file_are_deterministic_and_domain_tagged():
     path = str(REPO / "data" / "sample" / "personas.jsonl")
     a = sample_personas(path, "Math", "file#3", 2)
     assert a == sample_personas(path, "Math", "file#3", 2) and len(set(a)) == 2
-    tagged = {json.loads(l)["persona"] for l in open(path) if json.loads(l)["domain"] == "Math"}
+    rows = [json.loads(line) for line in open(path)]
+    tagged = {r["persona"] for r in rows if r["domain"] == "Math"}
     assert set(a) <= tagged
     assert len(tagged) == 3 and set(sample_personas(path, "Math", "file#4", 3)) == tagged
