@@ -1,7 +1,8 @@
 """Prompt templates: versioned text files beside the code, rendered into chat messages.
 
 A template holds a `# version: N` line, the system text, a `---user---` line and the user text, with `$name`
-placeholders. Values are untrusted (documents, model outputs): any tag that could close or open one of our
+placeholders. A system text `#include NAME` takes NAME.txt: every template that shows a document shares one system
+text and puts the document first, so all of a document's calls share one prefix in vLLM's cache. Values are untrusted (documents, model outputs): any tag that could close or open one of our
 delimiters (`<document>`, `</question>` ...) is neutralised, so a document cannot step outside its block.
 """
 
@@ -34,7 +35,10 @@ def _load(name: str, directory: str) -> tuple[str, str, str]:
     if _USER_MARK not in body:
         raise ValueError(f"prompt {name}: missing '{_USER_MARK}' line")
     system, user = body.split(_USER_MARK, 1)
-    return version, system.strip(), user.strip()
+    system = system.strip()
+    if system.startswith("#include "):
+        system = (Path(directory) / f"{system.split()[1]}.txt").read_text(encoding="utf-8").strip()
+    return version, system, user.strip()
 
 
 def render(name: str, directory: str | None = None, **values: object) -> list[dict[str, str]]:
@@ -54,5 +58,6 @@ def prompts_version(directory: str | None = None) -> str:
     names = []
     for path in sorted(d.glob("*.txt")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
-        names.append(f"{path.stem}@{_load(path.stem, str(d))[0]}")
+        if not path.name.startswith("_"):  # _name.txt: shared parts, covered by the hash
+            names.append(f"{path.stem}@{_load(path.stem, str(d))[0]}")
     return f"{digest.hexdigest()[:12]}:" + ",".join(names)

@@ -79,6 +79,8 @@ def test_killed_twice_then_resumed_equals_full_run(s3_server, tiny_model, tmp_pa
     line = run2.wait_for(is_progress)
     engine_pid = int(re.search(r"pid=(\d+)", line).group(1))
     os.kill(engine_pid, signal.SIGKILL)
+    # a restarted engine actor (another process) takes the work up again
+    run2.wait_for(lambda ln: is_progress(ln) and f"pid={engine_pid})" not in ln)
     run2.wait_for(lambda _: output_files(endpoint, "resume/resumed") > files_after_kill1)
     run2.kill_driver()
     assert 0 < committed_rows(endpoint, "resume/resumed") < 16  # killed with part, not all, of the output written
