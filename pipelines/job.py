@@ -166,7 +166,7 @@ def build_dataset(cfg: Config, admission_name: str | None):
     cfg_json = cfg.model_dump_json()
     for i, group in enumerate(groups):
         kwargs = dict(
-            cfg_json=cfg_json, group_index=i, stages=group.stages, first=i == 0, last=i == len(groups) - 1,
+            cfg_json=cfg_json, stages=group.stages, first=i == 0, last=i == len(groups) - 1,
             meta=meta, admission_name=admission_name, namespace=NAMESPACE,
         )
         if group.engine is None:

@@ -64,13 +64,12 @@ def group_stages(stages: list[Stage], cfg: Config) -> list[Group]:
 class GroupRunner:
     """Callable class for `map_batches`: the engine is built once per actor, then batches stream through."""
 
-    def __init__(self, cfg_json: str, group_index: int, stages: list[Stage], first: bool, last: bool,
-                 meta: dict[str, Any], admission_name: str | None, namespace: str | None):
+    def __init__(self, cfg_json: str, stages: list[Stage], first: bool, last: bool, meta: dict[str, Any],
+                 admission_name: str | None, namespace: str | None):
         import ray
 
         self.cfg = Config.model_validate_json(cfg_json)
         self.stages, self.first, self.last, self.meta = stages, first, last, meta
-        self.group_index = group_index
         engines = {getattr(self.cfg.stages, s.name).engine for s in stages if s.llm}
         llm = None
         if engines:
@@ -118,20 +117,21 @@ class GroupRunner:
         except Exception:
             log.warning("stage %s failed on a batch of %d; retrying document by document:\n%s",
                         stage.name, len(docs), traceback.format_exc(limit=3))
-        for i, doc in enumerate(snapshot):
+        for i, original in enumerate(snapshot):
+            trial = original.model_copy(deep=True)  # a failed try must leave no half-applied change behind
             try:
-                stage.fn([doc], self.ctx)
+                stage.fn([trial], self.ctx)
+                docs[i] = trial
             except (TooManyErrors, EngineFailure):
                 raise
             except Exception as exc:
-                doc = snapshot[i]
-                doc.errored = True
-                reason = f"{doc.source} row {doc.row}: stage {stage.name} raised {type(exc).__name__}: {exc}"
-                doc.record(stage.name, False, reason[:1000])
-                for cand in doc.candidates:
+                reason = f"{original.source} row {original.row}: stage {stage.name} raised {type(exc).__name__}: {exc}"
+                original.errored = True
+                original.record(stage.name, False, reason[:1000])
+                for cand in original.candidates:
                     if cand.alive:
                         cand.record(stage.name, False, reason[:1000])
-            docs[i] = snapshot[i]
+                docs[i] = original
 
 
 def build_client(engine_cfg) -> Any:

@@ -13,6 +13,7 @@ from operators.output import OUTPUT_SCHEMA
 def picky_stage(docs, ctx):
     for doc in docs:
         if doc.doc_id == "poison":
+            doc.domain = "half-done"
             raise KeyError("field that only this document lacks")
         doc.domain = "Math"
 
@@ -27,7 +28,7 @@ def rows(*ids):
 
 def test_a_raising_document_is_rejected_with_its_error_and_the_rest_go_on():
     cfg = load_config("local")
-    runner = GroupRunner(cfg.model_dump_json(), 0, [Stage("picky", picky_stage)], first=True, last=True,
+    runner = GroupRunner(cfg.model_dump_json(), [Stage("picky", picky_stage)], first=True, last=True,
                          meta={"prompts_version": "v", "models": "{}", "run_name": "t"}, admission_name=None,
                          namespace=None)
     out = runner(rows("ok-1", "poison", "ok-2"))
@@ -37,5 +38,6 @@ def test_a_raising_document_is_rejected_with_its_error_and_the_rest_go_on():
     bad = by_id["poison"]
     assert bad["status"] == "rejected" and bad["errored"] is True and bad["reject_stage"] == "picky"
     assert bad["reject_reason"].startswith("f row 2: stage picky raised KeyError")
+    assert bad["domain"] is None  # what the failed stage half-did is not kept
     # verdicts were not recorded twice by the retry document by document
     assert [v["stage"] for v in by_id["ok-1"]["document_verdicts"]] == []
