@@ -69,6 +69,24 @@ class Verdict(BaseModel):
     score: float | None = None
 
 
+class Judged(BaseModel):
+    """What stages pass verdicts on (a document, a candidate): the first failing verdict rejects it."""
+
+    verdicts: list[Verdict] = Field(default_factory=list)
+    status: str = "pending"
+    reject_stage: str | None = None
+    reject_reason: str | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.status == "pending"
+
+    def record(self, stage: str, passed: bool, reason: str, score: float | None = None) -> None:
+        self.verdicts.append(Verdict(stage=stage, passed=passed, reason=reason, score=score))
+        if not passed and self.alive:
+            self.status, self.reject_stage, self.reject_reason = "rejected", stage, reason
+
+
 class Chunk(BaseModel):
     index: int
     start: int
@@ -76,7 +94,7 @@ class Chunk(BaseModel):
     text: str
 
 
-class Candidate(BaseModel):
+class Candidate(Judged):
     candidate_id: str
     chunk_index: int
     persona: str
@@ -88,23 +106,10 @@ class Candidate(BaseModel):
     reference_score: float | None = None
     flawed_score: float | None = None
     split: str | None = None
-    verdicts: list[Verdict] = Field(default_factory=list)
     status: Literal["pending", "accepted", "rejected"] = "pending"
-    reject_stage: str | None = None
-    reject_reason: str | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self.status == "pending"
-
-    def record(self, stage: str, passed: bool, reason: str, score: float | None = None) -> None:
-        """Store a verdict; the first failing verdict rejects the candidate."""
-        self.verdicts.append(Verdict(stage=stage, passed=passed, reason=reason, score=score))
-        if not passed and self.alive:
-            self.status, self.reject_stage, self.reject_reason = "rejected", stage, reason
 
 
-class DocumentState(BaseModel):
+class DocumentState(Judged):
     """One input record and everything derived from it."""
 
     record_key: str  # the checkpoint id: source file and line, unique by construction
@@ -117,21 +122,9 @@ class DocumentState(BaseModel):
     chunks: list[Chunk] = Field(default_factory=list)
     domain: str | None = None
     personas: list[str] = Field(default_factory=list)
-    verdicts: list[Verdict] = Field(default_factory=list)
     candidates: list[Candidate] = Field(default_factory=list)
     status: Literal["pending", "rejected"] = "pending"
-    reject_stage: str | None = None
-    reject_reason: str | None = None
     errored: bool = False  # a stage raised on this document (counted against ray.max_errored_fraction)
-
-    @property
-    def alive(self) -> bool:
-        return self.status == "pending"
-
-    def record(self, stage: str, passed: bool, reason: str, score: float | None = None) -> None:
-        self.verdicts.append(Verdict(stage=stage, passed=passed, reason=reason, score=score))
-        if not passed and self.alive:
-            self.status, self.reject_stage, self.reject_reason = "rejected", stage, reason
 
     def live_candidates(self) -> list[Candidate]:
         return [c for c in self.candidates if c.alive] if self.alive else []
