@@ -2,7 +2,8 @@
 
 This state cannot live in a map (every actor of every stage must see the same counts), so it lives in one named
 Ray actor that the maps call once per batch. It is rebuilt from the committed output when a job starts or resumes,
-so a restart neither forgets accepted instances nor counts the ones that were lost with the killed run.
+so a restart neither forgets accepted instances nor counts the ones that were lost with the killed run; within a
+run, every decision is journaled first, so an actor that Ray restarts also remembers the rows still in flight.
 Near-duplicates are found with datasketch's MinHash LSH over word 3-grams of the normalised question.
 """
 
@@ -14,6 +15,7 @@ from typing import Any, Callable, Iterable
 
 import ray
 
+from operators.journal import Journal
 from operators.rubric_checks import normalise
 
 log = logging.getLogger(__name__)
@@ -30,29 +32,56 @@ def _shingles(text: str) -> set[bytes]:
     return {g.encode() for g in grams if g}
 
 
+def _exact_key(question: str) -> str:
+    return hashlib.sha256(normalise(question).encode()).hexdigest()
+
+
 class Admission:
     """The plain-Python state machine; `AdmissionActor` hosts it in Ray."""
 
     def __init__(self, quota: dict[str, int], default_quota: int | None, dedup: bool, threshold: float,
                  num_perm: int, max_errored_fraction: float, min_docs_for_abort: int = 20,
-                 seed_from: Callable[[], tuple[Iterable[tuple[str, str, str]], dict[str, str]]] | None = None):
+                 seed_from: Callable[[], tuple[Iterable[tuple[str, str, str]], dict[str, str]]] | None = None,
+                 journal: Callable[[], Journal] | None = None):
         """`seed_from` returns the committed state, (accepted (candidate_id, domain, question) rows,
-        {doc_id: record_key} of written documents); it runs again if the actor is restarted."""
+        {doc_id: record_key} of written documents); `journal` opens this attempt's decision log. Both run again
+        when Ray restarts the actor, so the new instance knows what was committed and what was decided since."""
         from datasketch import MinHashLSH
 
         self.quota, self.default_quota = dict(quota), default_quota
         self.dedup, self.num_perm = dedup, num_perm
         self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        self.exact: dict[str, str] = {}
+        self.exact: dict[str, str] = {}  # exact key of a question -> candidate id
+        self.admitted: dict[str, tuple[str, str]] = {}  # candidate id -> (domain, exact key)
         self.accepted: dict[str, int] = {}
         self.max_errored_fraction, self.min_docs_for_abort = max_errored_fraction, min_docs_for_abort
         self.docs_seen = self.docs_errored = 0
         self.doc_ids: dict[str, str] = {}  # document id -> record_key of its first record
-        self.seeded = 0
+        self.seeded = self.replayed = 0
         if seed_from is not None:
             accepted, documents = seed_from()
             self.seeded = self.seed(accepted)
             self.doc_ids.update(documents)
+        self.journal = journal() if journal is not None else None
+        if self.journal is not None:
+            for entry in self.journal.replay():
+                self._apply(entry)
+                self.replayed += 1
+
+    def _apply(self, entry: dict) -> None:
+        """Re-apply one journal entry: the same state changes the original call made, without re-deciding."""
+        for doc_id, record_key in entry.get("claims", []):
+            self.doc_ids.setdefault(doc_id, record_key)
+        for cid in entry.get("withdrawn", []):
+            self._unregister(cid)
+        for cid, domain, question in entry.get("admitted", []):
+            self._register(cid, domain, question)
+        self.docs_seen += entry.get("seen", 0)
+        self.docs_errored += entry.get("errored", 0)
+
+    def _log(self, **entry: Any) -> None:
+        if self.journal is not None and any(entry.values()):
+            self.journal.append(entry)
 
     def _minhash(self, text: str):
         from datasketch import MinHash
@@ -68,12 +97,26 @@ class Admission:
         return [d for d, n in self.accepted.items() if (lim := self._limit(d)) is not None and n >= lim]
 
     def _register(self, candidate_id: str, domain: str, question: str) -> None:
+        """Count an admitted candidate once, however often it is registered (seed, journal replay, retry)."""
+        self._unregister(candidate_id)
+        key = _exact_key(question)
+        self.admitted[candidate_id] = (domain, key)
         self.accepted[domain] = self.accepted.get(domain, 0) + 1
         if self.dedup:
-            key = hashlib.sha256(normalise(question).encode()).hexdigest()
             self.exact.setdefault(key, candidate_id)
-            if candidate_id not in self.lsh:
-                self.lsh.insert(candidate_id, self._minhash(question))
+            self.lsh.insert(candidate_id, self._minhash(question))
+
+    def _unregister(self, candidate_id: str) -> None:
+        prev = self.admitted.pop(candidate_id, None)
+        if prev is None:
+            return
+        domain, key = prev
+        self.accepted[domain] -= 1
+        if self.dedup:
+            if self.exact.get(key) == candidate_id:
+                del self.exact[key]
+            if candidate_id in self.lsh:
+                self.lsh.remove(candidate_id)
 
     def seed(self, rows: Iterable[tuple[str, str, str]]) -> int:
         """Register already-committed accepted instances (candidate_id, domain, question)."""
@@ -85,38 +128,50 @@ class Admission:
 
     def claim_documents(self, items: list[tuple[str, str]]) -> list[str | None]:
         """For each (doc_id, record_key): None if this record owns the id, else the record_key that owns it.
-        The first record to claim an id owns it, now and after a restart (ownership is rebuilt from the output)."""
-        out = []
+        The first record to claim an id owns it, now and after a restart (ownership is rebuilt from the output
+        and the journal)."""
+        out, new = [], []
         for doc_id, record_key in items:
+            if doc_id not in self.doc_ids:
+                new.append([doc_id, record_key])
             owner = self.doc_ids.setdefault(doc_id, record_key)
             out.append(None if owner == record_key else owner)
+        self._log(claims=new)
         return out
 
     def admit(self, items: list[tuple[str, str, str]]) -> list[tuple[bool, str, str]]:
-        """For each (candidate_id, domain, question): (admitted, stage, reason). Admitted ones are registered."""
-        out = []
+        """For each (candidate_id, domain, question): (admitted, stage, reason). Admitted ones are registered.
+        A candidate asked about again (Ray retried its batch) gives up its earlier place and is decided afresh,
+        so a retry neither counts twice against a quota nor is rejected as a duplicate of itself."""
+        out, withdrawn, admitted = [], [], []
         for cid, domain, question in items:
+            if cid in self.admitted:
+                self._unregister(cid)
+                withdrawn.append(cid)
             lim = self._limit(domain)
             if lim is not None and self.accepted.get(domain, 0) >= lim:
                 out.append((False, "quota", f"quota of {lim} accepted instances for domain {domain!r} is met"))
                 continue
             if self.dedup:
-                key = hashlib.sha256(normalise(question).encode()).hexdigest()
+                key = _exact_key(question)
                 if key in self.exact:
                     out.append((False, "dedup", f"exact duplicate of candidate {self.exact[key]}"))
                     continue
-                near = [c for c in self.lsh.query(self._minhash(question)) if c != cid]
+                near = self.lsh.query(self._minhash(question))
                 if near:
                     out.append((False, "dedup", f"near-duplicate of candidate {sorted(near)[0]}"))
                     continue
             self._register(cid, domain, question)
+            admitted.append([cid, domain, question])
             out.append((True, "admission", "admitted"))
+        self._log(withdrawn=withdrawn, admitted=admitted)
         return out
 
     def report_documents(self, seen: int, errored: int) -> None:
         """Count documents; raise when errored ones exceed the configured share (after a minimum sample)."""
         self.docs_seen += seen
         self.docs_errored += errored
+        self._log(seen=seen, errored=errored)
         if self.docs_seen >= self.min_docs_for_abort:
             frac = self.docs_errored / self.docs_seen
             if frac > self.max_errored_fraction:
@@ -126,8 +181,8 @@ class Admission:
                 )
 
     def stats(self) -> dict[str, Any]:
-        return {"accepted": dict(self.accepted), "seeded": self.seeded, "docs_seen": self.docs_seen,
-                "docs_errored": self.docs_errored}
+        return {"accepted": dict(self.accepted), "seeded": self.seeded, "replayed": self.replayed,
+                "docs_seen": self.docs_seen, "docs_errored": self.docs_errored}
 
 
 AdmissionActor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(Admission)

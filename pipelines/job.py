@@ -18,6 +18,7 @@ from typing import Any
 
 from operators import output, storage
 from operators.admission import AdmissionActor, actor_name
+from operators.journal import Journal
 from operators.prompts import prompts_version
 from operators.read_documents import DocumentDatasource
 from pipelines import resources
@@ -121,6 +122,12 @@ def committed_state(cfg: Config) -> tuple[list[tuple[str, str, str]], dict[str, 
     return accepted, owners
 
 
+def _admission_journal(cfg: Config) -> Journal:
+    """This attempt's admission journal, beside the checkpoint (scratch, like it; not part of the output)."""
+    path = cfg.checkpoint_path.rstrip("/") + ".admission"
+    return Journal(storage.fsspec_filesystem(path, cfg.storage), storage.strip_scheme(path))
+
+
 def _admission_actor(cfg: Config):
     q, d = cfg.stages.quota, cfg.stages.dedup
     # one per output: two jobs writing to different places never share quotas or a duplicate index
@@ -132,9 +139,16 @@ def _admission_actor(cfg: Config):
 
         return committed_state(_Config.model_validate_json(cfg_json))
 
+    def journal():
+        from pipelines.config import Config as _Config
+
+        return _admission_journal(_Config.model_validate_json(cfg_json))
+
+    # a new attempt starts from the committed output alone: rows a killed attempt had admitted were lost with it
+    _admission_journal(cfg).clear()
     return AdmissionActor.options(name=name, namespace=NAMESPACE, get_if_exists=True).remote(
         q.per_domain, q.default, d.enabled, d.threshold, d.num_perm, cfg.ray.max_errored_fraction,
-        seed_from=seed_from,
+        seed_from=seed_from, journal=journal,
     ), name
 
 
@@ -252,6 +266,7 @@ def run(cfg: Config) -> dict[str, Any]:
             cfg, {"mode": mode, "seconds": round(time.time() - started, 1), "admission": stats}
         )
         ray.kill(admission)
+        _admission_journal(cfg).clear()
         return summary
     finally:
         if cfg.ray.address == "local":

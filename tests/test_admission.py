@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Callable
 
 import pytest
 
@@ -105,3 +106,64 @@ def test_personas_from_file_are_deterministic_and_domain_tagged():
     tagged = {r["persona"] for r in rows if r["domain"] == "Math"}
     assert set(a) <= tagged
     assert len(tagged) == 3 and set(sample_personas(path, "Math", "file#4", 3)) == tagged
+
+
+def _journaled(tmp_path, **kw) -> tuple[Admission, Callable[[], Admission]]:
+    """An Admission with a journal on local disk, and a function that builds its restarted successor."""
+    import fsspec
+
+    from operators.journal import Journal
+
+    def build() -> Admission:
+        return make(journal=lambda: Journal(fsspec.filesystem("file"), str(tmp_path / "journal")), **kw)
+
+    return build(), build
+
+
+def test_restarted_actor_replays_its_journal(tmp_path):
+    q = "Why does the daytime sky look blue to an observer standing on the ground at noon?"
+    adm, restart = _journaled(tmp_path, quota={"Math": 1})
+    assert adm.claim_documents([("doc-1", "f#1"), ("doc-2", "f#2")]) == [None, None]
+    assert [ok for ok, _, _ in adm.admit([("a", "Natural Science", q), ("m", "Math", "Is zero even, and why?")])] \
+        == [True, True]
+    adm.report_documents(2, 1)
+
+    again = restart()  # as Ray would after the actor's process died: nothing was written yet
+    assert again.replayed == 3 and again.stats()["accepted"] == {"Natural Science": 1, "Math": 1}
+    assert again.docs_seen == 2 and again.docs_errored == 1
+    assert again.claim_documents([("doc-1", "g#9")]) == ["f#1"]
+    got = again.admit([("b", "Natural Science", q.replace("at noon", "around noon")),
+                       ("n", "Math", "What is the smallest prime number?")])
+    assert got[0] == (False, "dedup", "near-duplicate of candidate a")
+    assert got[1][1] == "quota"
+
+
+def test_a_retried_batch_is_decided_again_and_counted_once(tmp_path):
+    q1 = "How does a hash table resolve collisions by chaining entries in buckets?"
+    q2 = "What is the worst-case time complexity of quicksort on sorted input?"
+    adm, restart = _journaled(tmp_path, quota={"Coding": 2})
+    assert adm.admit([("a", "Coding", q1)])[0][0]
+    # Ray retried a's batch and the model wrote a different question this time: a is not its own duplicate,
+    # it keeps one place in the quota, and its first question no longer blocks others
+    assert adm.admit([("a", "Coding", q2)]) == [(True, "admission", "admitted")]
+    assert adm.stats()["accepted"] == {"Coding": 1}
+    assert adm.admit([("b", "Coding", q1)])[0][0]
+    assert adm.full_domains() == ["Coding"]
+    again = restart()
+    assert again.stats()["accepted"] == {"Coding": 2}
+    assert again.admit([("c", "Coding", q2)])[0][1] == "quota"
+    assert again.admit([("a", "Coding", q2)])[0][0]  # a retry of an admitted candidate still fits
+
+
+def test_committed_rows_and_journal_overlap_count_once(tmp_path):
+    q = "What is the sum of the interior angles of a triangle in degrees?"
+    adm, _ = _journaled(tmp_path)
+    adm.admit([("a", "Math", q)])
+    import fsspec
+
+    from operators.journal import Journal
+
+    # the row was written, then the actor restarted: it is both in the committed output and in the journal
+    again = make(seed_from=lambda: ([("a", "Math", q)], {}),
+                 journal=lambda: Journal(fsspec.filesystem("file"), str(tmp_path / "journal")))
+    assert again.seeded == 1 and again.replayed == 1 and again.stats()["accepted"] == {"Math": 1}
