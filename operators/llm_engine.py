@@ -26,6 +26,9 @@ class Sampling:
     max_tokens: int = 512
     temperature: float = 0.7
     top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
     seed: int | None = None
     max_attempts: int = 1
 
@@ -90,6 +93,9 @@ class VLLMClient:
             max_tokens=req.sampling.max_tokens,
             temperature=req.sampling.temperature,
             top_p=req.sampling.top_p,
+            repetition_penalty=req.sampling.repetition_penalty,
+            frequency_penalty=req.sampling.frequency_penalty,
+            presence_penalty=req.sampling.presence_penalty,
             seed=seed,
             structured_outputs=StructuredOutputsParams(json=schema),
         )

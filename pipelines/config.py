@@ -69,6 +69,9 @@ class SamplingConfig(Strict):
     max_tokens: int = Field(512, ge=1)
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
+    repetition_penalty: float = Field(1.0, gt=0, description="vLLM's multiplicative penalty on tokens already seen; >1 discourages repeats.")
+    frequency_penalty: float = Field(0.0, ge=-2, le=2)
+    presence_penalty: float = Field(0.0, ge=-2, le=2)
     seed: int | None = None
     max_attempts: int = Field(1, ge=1, le=5, description="Calls per item when its output does not validate.")
 

@@ -67,3 +67,17 @@ def test_cli_exits_2_with_one_line_before_starting_ray():
     assert proc.stderr.strip().splitlines() == ["ares: invalid config: ray.num_cpus: Input should be a valid integer,"
                                                 " unable to parse string as an integer"]
     assert "Started a local Ray instance" not in proc.stdout + proc.stderr
+
+
+def test_sampling_penalties_reach_vllm():
+    """Repetition/frequency/presence penalties are config keys and arrive in vLLM's SamplingParams unchanged."""
+    from operators.llm_engine import LLMRequest, VLLMClient, sampling_from
+    from operators.schemas import BinaryJudgement
+
+    cfg = load_config("local", ["stages.synthesis.sampling.repetition_penalty=1.15",
+                                "stages.synthesis.sampling.frequency_penalty=0.4"])
+    sampling = sampling_from(cfg.stages.synthesis.sampling)
+    params = VLLMClient._params(None, LLMRequest(messages=[], output=BinaryJudgement, sampling=sampling), attempt=0)
+    assert (params.repetition_penalty, params.frequency_penalty, params.presence_penalty) == (1.15, 0.4, 0.0)
+    with pytest.raises(ConfigError, match="stages.synthesis.sampling.frequency_penalty"):
+        load_config("local", ["stages.synthesis.sampling.frequency_penalty=3"])
