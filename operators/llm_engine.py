@@ -66,16 +66,32 @@ def sampling_from(cfg: Any) -> Sampling:
     return Sampling(**cfg.model_dump())
 
 
+def compact_structured_outputs(given: dict[str, Any] | None) -> dict[str, Any]:
+    """Engine-level grammar settings for compact JSON: no whitespace the model may spend tokens on.
+
+    vLLM applies `disable_any_whitespace` from the engine's `structured_outputs_config` (the per-request flag has no
+    effect, STACK.md), and only the xgrammar and guidance backends support it; xgrammar is chosen unless the
+    user named one of the two."""
+    cfg = dict(given or {})
+    if cfg.get("backend") not in ("xgrammar", "guidance"):
+        cfg["backend"] = "xgrammar"
+    cfg["disable_any_whitespace"] = True
+    return cfg
+
+
 class VLLMClient:
     """Owns one `vllm.LLM`; lives inside a Ray Data actor (one per pool member)."""
 
-    def __init__(self, model: str, max_model_len: int, tensor_parallel_size: int = 1, **engine_kwargs: Any):
+    def __init__(self, model: str, max_model_len: int, tensor_parallel_size: int = 1, compact_json: bool = True,
+                 **engine_kwargs: Any):
         from vllm import LLM
 
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from a local folder, never from a hub
         kwargs = dict(dtype="bfloat16", enable_prefix_caching=True)
         kwargs.update(engine_kwargs)
+        if compact_json:
+            kwargs["structured_outputs_config"] = compact_structured_outputs(kwargs.get("structured_outputs_config"))
         self.model_name = os.path.basename(model.rstrip("/"))
         self.llm = LLM(
             model=model, max_model_len=max_model_len, tensor_parallel_size=tensor_parallel_size, **kwargs

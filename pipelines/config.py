@@ -50,6 +50,9 @@ class EngineConfig(Strict):
     num_gpus: float = Field(0.0, ge=0)
     tensor_parallel_size: int = Field(1, ge=1)
     max_model_len: int = Field(4096, ge=256)
+    compact_json: bool = Field(
+        True, description="Constrain JSON outputs to no whitespace between tokens (fewer output tokens per call)."
+    )
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict, description="Environment of the engine actors.")
 
@@ -57,6 +60,12 @@ class EngineConfig(Strict):
     def _check(self) -> "EngineConfig":
         if self.max_actors < self.min_actors:
             raise ValueError(f"max_actors ({self.max_actors}) is below min_actors ({self.min_actors})")
+        backend = (self.engine_kwargs.get("structured_outputs_config") or {}).get("backend", "auto")
+        if self.compact_json and backend not in ("auto", "xgrammar", "guidance"):
+            raise ValueError(
+                f"compact_json needs the xgrammar or guidance backend, engine_kwargs names {backend!r}; "
+                "set compact_json=false to keep it"
+            )
         if self.tensor_parallel_size > 1 and self.num_gpus < self.tensor_parallel_size:
             raise ValueError(
                 f"tensor_parallel_size={self.tensor_parallel_size} needs num_gpus >= {self.tensor_parallel_size} "

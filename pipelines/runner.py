@@ -141,5 +141,6 @@ def build_client(engine_cfg) -> Any:
         engine_cfg.model,
         max_model_len=engine_cfg.max_model_len,
         tensor_parallel_size=engine_cfg.tensor_parallel_size,
+        compact_json=engine_cfg.compact_json,
         **engine_cfg.engine_kwargs,
     )

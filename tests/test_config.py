@@ -29,6 +29,8 @@ def test_local_config_loads_with_overrides():
         ("stages.splits.train=0.5", "train + validation + test must sum to 1"),
         ("stages.rubric.min_weight=1", "min_weight < 0 < max_weight"),
         ("output.on_existing=maybe", "invalid config: output.on_existing: Input should be"),
+        ("engines.default.engine_kwargs.structured_outputs_config.backend=outlines",
+         "engines.default: compact_json needs the xgrammar or guidance backend"),
     ],
 )
 def test_bad_values_name_the_key(override, message):
@@ -81,3 +83,14 @@ def test_sampling_penalties_reach_vllm():
     assert (params.repetition_penalty, params.frequency_penalty, params.presence_penalty) == (1.15, 0.4, 0.0)
     with pytest.raises(ConfigError, match="stages.synthesis.sampling.frequency_penalty"):
         load_config("local", ["stages.synthesis.sampling.frequency_penalty=3"])
+
+
+def test_compact_json_engine_settings():
+    """vLLM reads disable_any_whitespace from the engine's structured_outputs_config; the backend must support it."""
+    from operators.llm_engine import compact_structured_outputs
+
+    assert load_config("local").engines["default"].compact_json is True
+    assert compact_structured_outputs(None) == {"backend": "xgrammar", "disable_any_whitespace": True}
+    assert compact_structured_outputs({"backend": "guidance", "disable_additional_properties": True}) == {
+        "backend": "guidance", "disable_additional_properties": True, "disable_any_whitespace": True}
+    assert compact_structured_outputs({"backend": "auto"})["backend"] == "xgrammar"

@@ -124,3 +124,16 @@ def test_unscreened_injection_stays_inside_its_delimiters_and_outputs_validate(c
     (cand,) = doc.candidates
     # either a schema-valid instance or a recorded reject with the reason; never an unvalidated output
     assert (cand.alive and cand.question and cand.rubric) or (cand.reject_stage == "synthesis" and cand.reject_reason)
+
+
+def test_outputs_are_compact_json(ctx):
+    """compact_json (the default) leaves the model no whitespace between JSON tokens to spend output tokens on."""
+    from operators.llm_engine import LLMRequest, Sampling
+    from operators.schemas import GeneratedInstance
+
+    text = sample_records(1)[0]["text"]
+    messages = render("synthesis", document=chunk_text(text, 1800, 1)[0].text, persona="A chemistry student",
+                      domain="Natural Science", min_criteria=7, max_criteria=10, min_weight=-5, max_weight=5)
+    (result,) = ctx.llm.run([LLMRequest(messages, GeneratedInstance, Sampling(max_tokens=400, temperature=0.0))])
+    assert result.text.startswith('{"question":"'), result.text[:80]
+    assert "\n" not in result.text  # a JSON string escapes its newlines, so a raw one is whitespace between tokens
