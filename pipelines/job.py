@@ -22,6 +22,7 @@ from operators.journal import Journal
 from operators.prompts import prompts_version
 from operators.read_documents import DocumentDatasource
 from pipelines import resources
+from pipelines.checkpoint_repair import complete_interrupted_commits
 from pipelines.ares import active_stages
 from pipelines.config import Config, ConfigError, check_local_paths
 from pipelines.runner import GroupRunner, group_stages
@@ -61,6 +62,11 @@ def preflight(cfg: Config) -> str:
                 )
         storage.check_writable(cfg.output.path, cfg.storage)
         storage.check_writable(cfg.checkpoint_path, cfg.storage)
+        if has_ckpt:
+            complete_interrupted_commits(
+                storage.fsspec_filesystem(cfg.checkpoint_path, cfg.storage),
+                storage.strip_scheme(cfg.checkpoint_path).rstrip("/"),
+            )
     except storage.StorageError as exc:
         raise JobError(str(exc)) from None
     mode = "resume" if has_ckpt else "fresh"
