@@ -14,22 +14,15 @@ import gc
 import sys
 import time
 
-from benchmarks.prefix_reuse import sample_texts
+from benchmarks.prefix_reuse import PERSONAS, sample_texts, synthesis_request
 from operators.document_filter import chunk_text
 from operators.llm_engine import LLMRequest, Sampling, VLLMClient
-from operators.prompts import render
-from operators.schemas import GeneratedInstance
 from pipelines.config import load_config
 
 
 def synthesis_requests(docs: list[str], max_tokens: int) -> list[LLMRequest]:
     sampling = Sampling(max_tokens=max_tokens, temperature=0.0)
-    personas = ["A first-year student revising for an exam", "A journalist checking facts for an article"]
-    return [
-        LLMRequest(render("synthesis", document=d, persona=p, domain="Natural Science", min_criteria=7,
-                          max_criteria=10, min_weight=-5, max_weight=5), GeneratedInstance, sampling)
-        for d in docs for p in personas
-    ]
+    return [synthesis_request(d, p, sampling) for d in docs for p in PERSONAS]
 
 
 def one_pass(model: str, compact: bool, requests: list[LLMRequest]) -> dict:

@@ -28,16 +28,22 @@ def sample_texts(n: int) -> list[str]:
         return [json.loads(line)["text"] for line in f][:n]
 
 
+PERSONAS = ["A first-year student revising for an exam", "A journalist checking facts for an article"]
+
+
+def synthesis_request(document: str, persona: str, sampling: Sampling) -> LLMRequest:
+    """One co-generation call as the pipeline makes it (local rubric bounds)."""
+    return LLMRequest(render("synthesis", document=document, persona=persona, domain="Natural Science",
+                             min_criteria=7, max_criteria=10, min_weight=-5, max_weight=5), GeneratedInstance, sampling)
+
+
 def stage_requests(docs: list[str]) -> list[list[LLMRequest]]:
     short = Sampling(max_tokens=8, temperature=0.0)
-    personas = ["A first-year student revising for an exam", "A journalist checking facts for an article"]
     stages = [
         [LLMRequest(render("document_judge", document=d), BinaryJudgement, short) for d in docs],
         [LLMRequest(render("label", document=d, domains="; ".join(DEFAULT_DOMAINS), max_personas=3),
                     DomainPersonas, short) for d in docs],
-        [LLMRequest(render("synthesis", document=d, persona=p, domain="Natural Science", min_criteria=7,
-                           max_criteria=10, min_weight=-5, max_weight=5), GeneratedInstance, short)
-         for d in docs for p in personas],
+        [synthesis_request(d, p, short) for d in docs for p in PERSONAS],
         [LLMRequest(render("faithfulness", document=d, question=f"Question {i} about the text?",
                            answer="An answer."), BinaryJudgement, short) for d in docs for i in range(2)],
     ]

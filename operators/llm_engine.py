@@ -66,6 +66,9 @@ def sampling_from(cfg: Any) -> Sampling:
     return Sampling(**cfg.model_dump())
 
 
+COMPACT_JSON_BACKENDS = ("xgrammar", "guidance")  # vLLM's structured-output backends that honour disable_any_whitespace
+
+
 def compact_structured_outputs(given: dict[str, Any] | None) -> dict[str, Any]:
     """Engine-level grammar settings for compact JSON: no whitespace the model may spend tokens on.
 
@@ -73,8 +76,8 @@ def compact_structured_outputs(given: dict[str, Any] | None) -> dict[str, Any]:
     effect, STACK.md), and only the xgrammar and guidance backends support it; xgrammar is chosen unless the
     user named one of the two."""
     cfg = dict(given or {})
-    if cfg.get("backend") not in ("xgrammar", "guidance"):
-        cfg["backend"] = "xgrammar"
+    if cfg.get("backend") not in COMPACT_JSON_BACKENDS:
+        cfg["backend"] = COMPACT_JSON_BACKENDS[0]
     cfg["disable_any_whitespace"] = True
     return cfg
 

@@ -14,6 +14,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from operators.llm_engine import COMPACT_JSON_BACKENDS
+
 DEFAULT_DOMAINS = [
     "Social Science",
     "Technology & Engineering",
@@ -61,7 +63,7 @@ class EngineConfig(Strict):
         if self.max_actors < self.min_actors:
             raise ValueError(f"max_actors ({self.max_actors}) is below min_actors ({self.min_actors})")
         backend = (self.engine_kwargs.get("structured_outputs_config") or {}).get("backend", "auto")
-        if self.compact_json and backend not in ("auto", "xgrammar", "guidance"):
+        if self.compact_json and backend != "auto" and backend not in COMPACT_JSON_BACKENDS:
             raise ValueError(
                 f"compact_json needs the xgrammar or guidance backend, engine_kwargs names {backend!r}; "
                 "set compact_json=false to keep it"
