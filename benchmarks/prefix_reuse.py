@@ -16,11 +16,14 @@ import json
 import sys
 import time
 
-from operators.document_filter import chunk_text
-from operators.llm_engine import LLMRequest, Sampling, VLLMClient
-from operators.prompts import render
+from operators.llm.client import LLMRequest, VLLMClient
+from operators.llm.engine_config import EngineConfig
+from operators.llm.sampling import SamplingConfig as Sampling
 from operators.schemas import BinaryJudgement, DomainPersonas, GeneratedInstance
-from pipelines.config import DEFAULT_DOMAINS, REPO_ROOT, load_config
+from operators.stages.chunking import chunk_text
+from operators.stages.label import DEFAULT_DOMAINS
+from operators.templates import render
+from pipelines.config import REPO_ROOT, load_config
 
 
 def sample_texts(n: int) -> list[str]:
@@ -51,13 +54,14 @@ def stage_requests(docs: list[str]) -> list[list[LLMRequest]]:
 
 
 def one_pass(model: str, prefix_caching: bool, stages: list[list[LLMRequest]]) -> tuple[float, int]:
-    client = VLLMClient(model, max_model_len=4096, enforce_eager=True, enable_prefix_caching=prefix_caching)
+    client = VLLMClient(EngineConfig(model=model, max_model_len=4096,
+                                     engine_kwargs=dict(enforce_eager=True, enable_prefix_caching=prefix_caching)))
     client.run(stages[0][:1])  # warm-up outside the timing
     started = time.perf_counter()
     for requests in stages:
         client.run(requests)
     elapsed = time.perf_counter() - started
-    prompt_tokens = sum(client._fits(r) for s in stages for r in s)
+    prompt_tokens = sum(client._prompt_tokens(r) for s in stages for r in s)
     del client
     gc.collect()
     return elapsed, prompt_tokens

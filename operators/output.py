@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from operators.schemas import Candidate, DocumentState
+from operators.state import Candidate, DocumentState
 
 RUBRIC_TYPE = pa.list_(
     pa.struct([("criterion", pa.string()), ("weight", pa.int32()), ("polarity", pa.string())])
@@ -30,6 +30,7 @@ OUTPUT_SCHEMA = pa.schema(
         ("reject_stage", pa.string()),
         ("reject_reason", pa.string()),
         ("doc_id", pa.string()),
+        ("duplicate_of", pa.string()),
         ("source", pa.string()),
         ("row", pa.int64()),
         ("doc_hash", pa.string()),
@@ -59,6 +60,7 @@ def _doc_fields(doc: DocumentState) -> dict[str, Any]:
     return {
         "record_key": doc.record_key,
         "doc_id": doc.doc_id,
+        "duplicate_of": doc.duplicate_of,
         "source": doc.source,
         "row": doc.row,
         "doc_hash": doc.doc_hash,

@@ -15,9 +15,13 @@ from typing import Sequence
 
 from pydantic import BaseModel
 
-from operators.llm_engine import LLMClient, LLMRequest, Sampling
-from operators.prompts import render
+from operators.llm.client import LLMClient, LLMRequest
+from operators.llm.sampling import SamplingConfig
+from operators.templates import render
 from operators.schemas import CriterionJudgement, RubricItem
+
+
+GRADER_SAMPLING = SamplingConfig(max_tokens=160, temperature=0.0, max_attempts=3)
 
 
 class CriterionVerdict(BaseModel):
@@ -65,11 +69,12 @@ def aggregate(rubric: Sequence[RubricItem], verdicts: list[CriterionVerdict]) ->
 def score_many(
     items: Sequence[ScoreItem],
     judge: LLMClient,
-    sampling: Sampling | None = None,
+    sampling: SamplingConfig | None = None,
     prompts_dir: str | None = None,
+    stage: str = "reward",
 ) -> list[RewardResult]:
     """Score many (question, response, rubric) items with one batched judge call over all their criteria."""
-    sampling = sampling or Sampling(max_tokens=256, temperature=0.0, max_attempts=3)
+    sampling = sampling or GRADER_SAMPLING
     requests, owners = [], []
     for i, item in enumerate(items):
         for k, crit in enumerate(item.rubric):
@@ -77,7 +82,7 @@ def score_many(
                 "criterion_grader", prompts_dir, question=item.question, response=item.response,
                 criterion=crit.criterion,
             )
-            requests.append(LLMRequest(messages, CriterionJudgement, sampling))
+            requests.append(LLMRequest(messages, CriterionJudgement, sampling, stage=stage))
             owners.append((i, k))
     results = judge.run(requests) if requests else []
     per_item: list[list[CriterionVerdict | None]] = [[None] * len(item.rubric) for item in items]
@@ -95,7 +100,7 @@ def score_many(
 
 def score(
     question: str, response: str, rubric: Sequence[RubricItem], judge: LLMClient,
-    sampling: Sampling | None = None, prompts_dir: str | None = None,
+    sampling: SamplingConfig | None = None, prompts_dir: str | None = None,
 ) -> RewardResult:
     """Score one response; see the module docstring for the formula and the handling of judge errors."""
     return score_many([ScoreItem(question, response, rubric)], judge, sampling, prompts_dir)[0]

@@ -1,45 +1,46 @@
-"""The ARES flow, top to bottom: read -> filter and chunk -> label -> plan -> co-generate -> check -> judge ->
-admit -> write. One streaming Ray Data pipeline of map-type operators, so Ray Data's checkpointing resumes it.
+"""The ARES flow, top to bottom: read -> ingest -> filter -> chunk -> judge the document -> label -> plan ->
+co-generate -> check -> judge -> discriminate -> decontaminate -> admit -> write.
+
+One streaming Ray Data pipeline of map-type operators, so Ray Data's checkpointing resumes it. Each stage declares
+its contract in its own module (`operators/stages/`); the config has one section per stage, `stages.<name>`, and
+the enabled chain is checked when the config loads.
 """
 
 from __future__ import annotations
 
-from operators import (
-    candidates,
+from operators.stage import Stage
+from operators.stages import (
+    admission,
+    chunking,
+    contamination,
     discriminativeness,
     document_filter,
     document_judge,
-    finalize,
-    judges,
-    labeling,
+    faithfulness,
+    ingest,
+    label,
+    leakage,
+    plan,
     rubric_checks,
+    rubric_judge,
+    self_containment,
     synthesis,
 )
-from pipelines.config import Config
-from pipelines.runner import Stage
 
-ARES_STAGES: list[Stage] = [
-    Stage("document_filter", document_filter.run),  # heuristics, chunking (CPU)
-    Stage("document_judge", document_judge.run, llm=True),  # informative and self-contained?
-    Stage("label", labeling.run, llm=True),  # domain + personas
-    Stage("plan", candidates.run),  # (chunk, persona) candidates; quota gate before expensive calls
-    Stage("synthesis", synthesis.run, llm=True),  # question + reference answer + weighted rubric, one call
-    Stage("rubric_checks", rubric_checks.run),  # deterministic rubric validity, cheap leakage screens
-    Stage("self_containment", judges.self_containment, llm=True),
-    Stage("faithfulness", judges.faithfulness, llm=True),
-    Stage("leakage", judges.leakage, llm=True),
-    Stage("rubric_judge", judges.rubric_judge, llm=True),
-    Stage("discriminativeness", discriminativeness.run, llm=True),  # reference scores high, flawed answer low
-    Stage("admission", finalize.run),  # contamination, quotas, de-duplication, split
+FLOW: list[Stage] = [
+    ingest.STAGE,  # read errors, content hash, duplicate document ids
+    document_filter.STAGE,  # cheap heuristics (optional)
+    chunking.STAGE,  # a few paragraph-aligned chunks per document
+    document_judge.STAGE,  # LLM: informative and self-contained?
+    label.STAGE,  # LLM: domain + personas
+    plan.STAGE,  # (chunk, persona) candidates; quota gate before expensive calls
+    synthesis.STAGE,  # LLM: question + reference answer + weighted rubric, one call
+    rubric_checks.STAGE,  # deterministic rubric validity, cheap leakage screens
+    self_containment.STAGE,  # LLM judges ...
+    faithfulness.STAGE,
+    leakage.STAGE,
+    rubric_judge.STAGE,
+    discriminativeness.STAGE,  # LLM: reference scores high, a flawed answer low
+    contamination.STAGE,  # overlap with evaluation sets
+    admission.STAGE,  # quotas, de-duplication, split
 ]
-
-
-def active_stages(cfg: Config) -> list[Stage]:
-    """The stages the config enables, in flow order."""
-    out = []
-    for stage in ARES_STAGES:
-        stage_cfg = getattr(cfg.stages, stage.name, None)
-        if stage_cfg is not None and getattr(stage_cfg, "enabled", True) is False:
-            continue
-        out.append(stage)
-    return out

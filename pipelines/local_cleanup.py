@@ -1,7 +1,7 @@
 """Reap vLLM engine processes (and Ray node agents) orphaned by a killed local run.
 
 A driver killed with SIGKILL takes its local Ray cluster down, but vLLM's engine-core and worker processes, spawned
-by the engine actor, can survive, re-parented to init and holding gigabytes (STACK.md). A local run starts by
+by the engine actor, can survive, re-parented to init and holding gigabytes. A local run starts by
 killing such orphans, so a resumed run does not trip over the previous run's leftovers. Only processes that are
 both orphaned (parent pid 1) and named like vLLM's engine processes are touched.
 """

@@ -1,18 +1,35 @@
-"""Fail fast when a stage's actors cannot be scheduled, instead of letting Ray Data wait forever.
+"""What each operator asks of the cluster, from config, in one place; and a start-up check that it fits.
 
-Each engine group asks `min_actors` x {CPU: num_cpus, GPU: num_gpus}; plain map and write tasks ask
-`ray.task_num_cpus` and need room beside the engine pools. A local run that would wait for a GPU that does not
-exist is refused here with the stage's name and its ask (STACK.md shows how such a run otherwise hangs).
+`engine_map_args` is the one translation of an engine's config into Ray Data `map_batches` arguments, used by the
+job, `ares score` and the schedulability check. A stage that cannot be scheduled is refused at start-up with its
+name and its ask, instead of letting Ray Data wait forever for a GPU that does not exist.
 """
 
 from __future__ import annotations
 
-from pipelines.config import Config
-from pipelines.runner import Group
+from typing import Any
+
+from operators.llm.engine_config import EngineConfig
 
 
 class ResourceError(RuntimeError):
     pass
+
+
+def engine_map_args(eng: EngineConfig, ray_cfg: Any) -> dict[str, Any]:
+    """`map_batches` keyword arguments of an engine pool: batch size, actor pool, per-actor asks, environment,
+    restarts. Everything but the callable and its constructor arguments."""
+    import ray
+
+    return dict(
+        batch_size=eng.batch_size,
+        compute=ray.data.ActorPoolStrategy(min_size=eng.min_actors, max_size=eng.max_actors),
+        num_cpus=eng.num_cpus,
+        num_gpus=eng.num_gpus,
+        runtime_env={"env_vars": dict(eng.env)} if eng.env else None,
+        max_restarts=ray_cfg.max_retries,
+        max_task_retries=ray_cfg.max_retries,
+    )
 
 
 def _nodes() -> list[dict[str, float]]:
@@ -21,23 +38,22 @@ def _nodes() -> list[dict[str, float]]:
     return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
 
 
-def check_schedulable(cfg: Config, groups: list[Group], nodes: list[dict[str, float]] | None = None) -> None:
+def check_schedulable(cfg: Any, pools: list[tuple[str, str]], nodes: list[dict[str, float]] | None = None) -> None:
+    """`pools`: (label, engine name) of each engine pool the job starts. Each pool's minimum actors, plus the leading
+    CPU stage group's first actor and one read/write task, must fit the cluster; each actor must fit one node."""
     nodes = _nodes() if nodes is None else nodes
     total = {k: sum(n.get(k, 0.0) for n in nodes) for k in ("CPU", "GPU")}
-    # the leading CPU stage group's first actor and one read/write task must fit beside the engine pools
     need = {"CPU": 2 * cfg.ray.task_num_cpus, "GPU": 0.0}
     problems = []
-    for group in groups:
-        if group.engine is None:
-            continue
-        eng = cfg.engines[group.engine]
-        ask = {"CPU": eng.num_cpus, "GPU": eng.num_gpus}
+    for label, engine in pools:
+        args = engine_map_args(cfg.engines[engine], cfg.ray)
+        ask = {"CPU": args["num_cpus"], "GPU": args["num_gpus"]}
         fits_one = any(all(n.get(k, 0.0) >= v for k, v in ask.items() if v > 0) for n in nodes)
-        label = f"stage group [{group.name}] (engine {group.engine!r})"
+        where = f"{label} (engine {engine!r})"
         if not fits_one:
-            problems.append(f"{label} asks {ask} per actor; no node has that much (nodes: {_fmt(nodes)})")
+            problems.append(f"{where} asks {ask} per actor; no node has that much (nodes: {_fmt(nodes)})")
         for k, v in ask.items():
-            need[k] += v * eng.min_actors
+            need[k] += v * args["compute"].min_size
     if not problems:
         for k in ("CPU", "GPU"):
             if need[k] > total[k] + 1e-9:

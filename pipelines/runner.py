@@ -14,28 +14,19 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 
 from operators import output
-from operators.admission import AdmissionClient, TooManyErrors
-from operators.context import StageContext
-from operators.document_filter import ingest
-from operators.llm_engine import EngineFailure
-from operators.schemas import DocumentState
+from operators.llm.client import EngineFailure, build_client
+from operators.services.admission import AdmissionClient, TooManyErrors
+from operators.stage import Stage, StageContext
+from operators.state import DocumentState
 from pipelines.config import Config
 
 log = logging.getLogger(__name__)
-StageFn = Callable[[list[DocumentState], StageContext], None]
 STATE_SCHEMA = pa.schema([("record_key", pa.string()), ("state", pa.large_string())])
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    fn: StageFn
-    llm: bool = False  # whether it calls the engine named by `stages.<name>.engine`
 
 
 @dataclass
@@ -61,6 +52,11 @@ def group_stages(stages: list[Stage], cfg: Config) -> list[Group]:
     return groups
 
 
+def engine_pools(groups: list[Group]) -> list[tuple[str, str]]:
+    """(label, engine) of each group that runs an engine: what the job asks of the cluster beside its tasks."""
+    return [(f"stage group [{g.name}]", g.engine) for g in groups if g.engine is not None]
+
+
 class GroupRunner:
     """Callable class for `map_batches`: the engine is built once per actor, then batches stream through."""
 
@@ -69,8 +65,9 @@ class GroupRunner:
         import ray
 
         self.cfg = Config.model_validate_json(cfg_json)
-        self.stages, self.first, self.last, self.meta = stages, first, last, meta
-        engines = {getattr(self.cfg.stages, s.name).engine for s in stages if s.llm}
+        self.stages = stages
+        self.first, self.last, self.meta = first, last, meta
+        engines = {getattr(self.cfg.stages, s.name).engine for s in self.stages if s.llm}
         llm = None
         if engines:
             (engine_name,) = engines
@@ -78,12 +75,12 @@ class GroupRunner:
         services: dict[str, Any] = {}
         if admission_name:
             services["admission"] = AdmissionClient(ray.get_actor(admission_name, namespace=namespace))
-        self.ctx = StageContext(cfg=self.cfg, llm=llm, prompts_dir=self.cfg.prompts_dir, services=services)
+        self.ctx = StageContext(cfg=self.cfg, llm=llm, services=services)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         started = time.time()
         if self.first:
-            docs = [ingest(row, self.cfg.input.max_document_chars) for row in batch.to_pylist()]
+            docs = [DocumentState.from_read_row(row) for row in batch.to_pylist()]
         else:
             docs = [DocumentState.model_validate_json(s) for s in batch.column("state").to_pylist()]
         for stage in self.stages:
@@ -108,9 +105,10 @@ class GroupRunner:
         )
 
     def _run_stage(self, stage: Stage, docs: list[DocumentState]) -> None:
+        ctx = self.ctx.for_stage(stage.name)
         snapshot = [d.model_copy(deep=True) for d in docs]
         try:
-            stage.fn(docs, self.ctx)
+            stage.run(docs, ctx)
             return
         except (TooManyErrors, EngineFailure):
             raise
@@ -120,7 +118,7 @@ class GroupRunner:
         for i, original in enumerate(snapshot):
             trial = original.model_copy(deep=True)  # a failed try must leave no half-applied change behind
             try:
-                stage.fn([trial], self.ctx)
+                stage.run([trial], ctx)
                 docs[i] = trial
             except (TooManyErrors, EngineFailure):
                 raise
@@ -132,15 +130,3 @@ class GroupRunner:
                     if cand.alive:
                         cand.record(stage.name, False, reason[:1000])
                 docs[i] = original
-
-
-def build_client(engine_cfg) -> Any:
-    from operators.llm_engine import VLLMClient
-
-    return VLLMClient(
-        engine_cfg.model,
-        max_model_len=engine_cfg.max_model_len,
-        tensor_parallel_size=engine_cfg.tensor_parallel_size,
-        compact_json=engine_cfg.compact_json,
-        **engine_cfg.engine_kwargs,
-    )

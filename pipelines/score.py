@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from operators import storage
-from operators.llm_engine import sampling_from
+from operators.llm.client import build_client
 from operators.output import RUBRIC_TYPE
 from operators.reward import ScoreItem, score_many
 from operators.schemas import RubricItem
@@ -52,8 +52,6 @@ def load_instances(path: str, cfg: Config) -> dict[str, tuple[str, list[RubricIt
 
 class ScoreRunner:
     def __init__(self, cfg_json: str, instances_path: str):
-        from pipelines.runner import build_client
-
         self.cfg = Config.model_validate_json(cfg_json)
         self.instances = load_instances(instances_path, self.cfg)
         self.llm = build_client(self.cfg.engines[self.cfg.score.engine])
@@ -75,7 +73,7 @@ class ScoreRunner:
                 owners.append((len(out), rubric))
                 out.append(base)
                 items.append(ScoreItem(question, response, rubric))
-        results = score_many(items, self.llm, sampling_from(self.cfg.score.sampling), self.cfg.prompts_dir)
+        results = score_many(items, self.llm, self.cfg.score.sampling, self.cfg.prompts_dir, stage="score")
         for (i, rubric), res in zip(owners, results):
             out[i].update(
                 score=res.score, partial_score=res.partial_score, errors=res.errors,
@@ -89,6 +87,7 @@ def run(cfg: Config, responses: str, instances: str, output: str) -> dict[str, A
     import ray
 
     from pipelines.job import JobError, start_ray
+    from pipelines.resources import check_schedulable, engine_map_args
 
     for path in (responses, instances):
         try:
@@ -97,16 +96,14 @@ def run(cfg: Config, responses: str, instances: str, output: str) -> dict[str, A
             raise JobError(str(exc)) from None
     start_ray(cfg)
     try:
-        eng = cfg.engines[cfg.score.engine]
+        check_schedulable(cfg, [("ares score", cfg.score.engine)])
         fs = storage.arrow_filesystem(responses, cfg.storage)
         reader = ray.data.read_parquet if responses.endswith(".parquet") else ray.data.read_json
         ds = reader(storage.strip_scheme(responses), filesystem=fs)
         ds = ds.map_batches(
             ScoreRunner, fn_constructor_kwargs=dict(cfg_json=cfg.model_dump_json(), instances_path=instances),
-            batch_format="pyarrow", batch_size=cfg.score.batch_size,
-            compute=ray.data.ActorPoolStrategy(min_size=eng.min_actors, max_size=eng.max_actors),
-            num_cpus=eng.num_cpus, num_gpus=eng.num_gpus, max_restarts=cfg.ray.max_retries,
-            max_task_retries=cfg.ray.max_retries,
+            batch_format="pyarrow", **{**engine_map_args(cfg.engines[cfg.score.engine], cfg.ray),
+                                       "batch_size": cfg.score.batch_size},
         )
         out_fs = storage.arrow_filesystem(output, cfg.storage)
         ds.write_parquet(storage.strip_scheme(output), filesystem=out_fs, schema=SCORE_SCHEMA,

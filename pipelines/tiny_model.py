@@ -7,7 +7,6 @@ transformers dequantize the GGUF, and save a plain folder. The result is cached:
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -58,14 +57,3 @@ def prepare(out_dir: Path = DEFAULT_DIR) -> Path:
         os.replace(staging, out_dir)
     (out_dir / _DONE_MARKER).write_text(PACKAGE + "\n")
     return out_dir
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_DIR)
-    args = parser.parse_args(argv)
-    print(prepare(args.out))
-
-
-if __name__ == "__main__":
-    main()

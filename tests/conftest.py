@@ -23,6 +23,25 @@ def sample_records(n: int | None = None) -> list[dict]:
     return rows[:n] if n else rows
 
 
+def run_stages(docs, cfg, *stages, services=None, llm=None):
+    """Run stages in order over documents, each with its own context, as the pipeline's runner does."""
+    from operators.stage import StageContext
+
+    ctx = StageContext(cfg=cfg, llm=llm, services=services or {})
+    for stage in stages:
+        stage.run(docs, ctx.for_stage(stage.name))
+    return docs
+
+
+def read_row(key: str, text: str | None, doc_id: str | None = None, error: str | None = None, source: str = "f",
+             row: int = 1):
+    """A document as the reader hands it to the first stage."""
+    from operators.state import DocumentState
+
+    return DocumentState.from_read_row({"record_key": key, "doc_id": doc_id, "text": text, "source": source,
+                                        "row": row, "error": error})
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,18 +9,17 @@ from typing import Callable
 
 import pytest
 
-from operators import contamination
-from operators.admission import Admission, TooManyErrors
-from operators.labeling import sample_personas
-from operators.splits import assign_split
-from pipelines.config import ContaminationConfig, SplitConfig
+from operators.services.admission import Admission, DedupConfig, QuotaConfig, TooManyErrors
+from operators.stages import contamination
+from operators.stages.admission import SplitConfig, assign_split
+from operators.stages.contamination import ContaminationConfig
+from operators.stages.label import sample_personas
 from tests.conftest import REPO
 
 
-def make(**kw) -> Admission:
-    args = dict(quota={}, default_quota=None, dedup=True, threshold=0.7, num_perm=128, max_errored_fraction=0.1)
-    args.update(kw)
-    return Admission(**args)
+def make(quota=None, default_quota=None, max_errored_fraction=0.1, **kw) -> Admission:
+    return Admission(QuotaConfig(per_domain=quota or {}, default=default_quota), DedupConfig(threshold=0.7),
+                     max_errored_fraction, **kw)
 
 
 def test_quota_per_domain_and_default():
@@ -112,7 +111,7 @@ def _journaled(tmp_path, **kw) -> tuple[Admission, Callable[[], Admission]]:
     """An Admission with a journal on local disk, and a function that builds its restarted successor."""
     import fsspec
 
-    from operators.journal import Journal
+    from operators.services.journal import Journal
 
     def build() -> Admission:
         return make(journal=lambda: Journal(fsspec.filesystem("file"), str(tmp_path / "journal")), **kw)
@@ -161,7 +160,7 @@ def test_committed_rows_and_journal_overlap_count_once(tmp_path):
     adm.admit([("a", "Math", q)])
     import fsspec
 
-    from operators.journal import Journal
+    from operators.services.journal import Journal
 
     # the row was written, then the actor restarted: it is both in the committed output and in the journal
     again = make(seed_from=lambda: ([("a", "Math", q)], {}),

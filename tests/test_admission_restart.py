@@ -11,8 +11,8 @@ import pytest
 import ray
 
 from operators import storage
-from operators.admission import AdmissionActor
-from operators.journal import Journal
+from operators.services.admission import AdmissionActor, DedupConfig, QuotaConfig
+from operators.services.journal import Journal
 from pipelines.config import StorageConfig
 from tests.conftest import make_bucket
 
@@ -37,7 +37,7 @@ def test_admission_actor_restarted_by_ray_replays_its_journal(ray_local):
     def journal() -> Journal:
         return Journal(storage.fsspec_filesystem(path, cfg), storage.strip_scheme(path))
 
-    actor = AdmissionActor.remote({"Math": 1}, None, True, 0.7, 128, 0.5, journal=journal)
+    actor = AdmissionActor.remote(QuotaConfig(per_domain={"Math": 1}), DedupConfig(threshold=0.7), 0.5, journal=journal)
     q = "Why does the daytime sky look blue to an observer standing on the ground at noon?"
     assert ray.get(actor.claim_documents.remote([("doc-1", "f#1")])) == [None]
     got = ray.get(actor.admit.remote([("a", "Natural Science", q), ("m", "Math", "Is zero even, and why?")]))

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from operators.admission import Admission, AdmissionClient
-from operators.context import StageContext
-from operators.document_filter import ingest, run as filter_run
 from operators.read_documents import DocumentDatasource
+from operators.services.admission import Admission, AdmissionClient, DedupConfig, QuotaConfig
+from operators.stages import chunking, document_filter, ingest
+from operators.state import DocumentState
 from pipelines.config import load_config
-from tests.conftest import ARES, REPO, _free_port, make_bucket, put_jsonl_gz, sample_records
+from tests.conftest import ARES, REPO, _free_port, make_bucket, put_jsonl_gz, run_stages, sample_records
 
 GOOD = sample_records(3)
 
@@ -99,9 +99,9 @@ def test_each_bad_record_becomes_a_row_naming_file_and_row(ray_local, bad_folder
 
 def test_rejects_carry_file_and_row_and_duplicates_name_the_first(ray_local, bad_folder):
     cfg = load_config("local")
-    admission = AdmissionClient(Admission({}, None, True, 0.8, 64, 1.0))
-    docs = [ingest(r, cfg.input.max_document_chars) for r in read_all(bad_folder)]
-    filter_run(docs, StageContext(cfg=cfg, services={"admission": admission}))
+    admission = AdmissionClient(Admission(QuotaConfig(), DedupConfig(threshold=0.8, num_perm=64), 1.0))
+    docs = [DocumentState.from_read_row(r) for r in read_all(bad_folder)]
+    run_stages(docs, cfg, ingest.STAGE, document_filter.STAGE, chunking.STAGE, services={"admission": admission})
     rejected = {d.record_key: d for d in docs if not d.alive}
     for d in rejected.values():
         assert d.reject_reason.startswith(f"{d.source} row {d.row}: ") or d.reject_stage == "document_filter"

@@ -26,8 +26,8 @@ def test_local_config_loads_with_overrides():
         ("engines.default.batch_size=0", "invalid config: engines.default.batch_size: Input should be greater"),
         ("stages.label.engine=nope", "stages.label.engine: unknown engine 'nope'"),
         ("engines.default.max_actors=0", "invalid config: engines.default.max_actors"),
-        ("stages.splits.train=0.5", "train + validation + test must sum to 1"),
-        ("stages.rubric.min_weight=1", "min_weight < 0 < max_weight"),
+        ("stages.admission.splits.train=0.5", "train + validation + test must sum to 1"),
+        ("rubric.min_weight=1", "min_weight < 0 < max_weight"),
         ("output.on_existing=maybe", "invalid config: output.on_existing: Input should be"),
         ("engines.default.engine_kwargs.structured_outputs_config.backend=outlines",
          "engines.default: compact_json needs the xgrammar or guidance backend"),
@@ -73,13 +73,13 @@ def test_cli_exits_2_with_one_line_before_starting_ray():
 
 def test_sampling_penalties_reach_vllm():
     """Repetition/frequency/presence penalties are config keys and arrive in vLLM's SamplingParams unchanged."""
-    from operators.llm_engine import LLMRequest, VLLMClient, sampling_from
+    from operators.llm.client import LLMRequest, VLLMClient
     from operators.schemas import BinaryJudgement
 
     cfg = load_config("local", ["stages.synthesis.sampling.repetition_penalty=1.15",
                                 "stages.synthesis.sampling.frequency_penalty=0.4"])
-    sampling = sampling_from(cfg.stages.synthesis.sampling)
-    params = VLLMClient._params(None, LLMRequest(messages=[], output=BinaryJudgement, sampling=sampling), attempt=0)
+    sampling = cfg.stages.synthesis.sampling
+    params = VLLMClient.sampling_params(LLMRequest(messages=[], output=BinaryJudgement, sampling=sampling), attempt=0)
     assert (params.repetition_penalty, params.frequency_penalty, params.presence_penalty) == (1.15, 0.4, 0.0)
     with pytest.raises(ConfigError, match="stages.synthesis.sampling.frequency_penalty"):
         load_config("local", ["stages.synthesis.sampling.frequency_penalty=3"])
@@ -87,7 +87,7 @@ def test_sampling_penalties_reach_vllm():
 
 def test_compact_json_engine_settings():
     """vLLM reads disable_any_whitespace from the engine's structured_outputs_config; the backend must support it."""
-    from operators.llm_engine import compact_structured_outputs
+    from operators.llm.engine_config import compact_structured_outputs
 
     assert load_config("local").engines["default"].compact_json is True
     assert compact_structured_outputs(None) == {"backend": "xgrammar", "disable_any_whitespace": True}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from operators.document_filter import chunk_text, heuristics, ingest
-from pipelines.config import DocumentFilterConfig
-from tests.conftest import sample_records
+from operators.stages import ingest
+from operators.stages.chunking import chunk_text
+from operators.stages.document_filter import DocumentFilterConfig, heuristics
+from pipelines.config import load_config
+from tests.conftest import read_row, run_stages, sample_records
 
 CFG = DocumentFilterConfig(min_chars=400)
 
@@ -40,8 +42,8 @@ def test_chunks_follow_paragraphs_and_cover_spans():
 def test_huge_document_is_cut_into_few_spread_chunks():
     text = ("A sentence about geology and rocks. " * 40 + "\n\n") * 3500  # about 5 MB
     assert len(text) > 5_000_000
-    doc = ingest({"record_key": "f#1", "doc_id": "big", "text": text, "source": "f", "row": 1, "error": None},
-                 max_chars=1_000_000)
+    (doc,) = run_stages([read_row("f#1", text, doc_id="big")], load_config("local", ["input.max_document_chars=1000000"]),
+                        ingest.STAGE)
     assert len(doc.text) == 1_000_000 and doc.text_chars == len(text)
     assert any("cut from" in v.reason for v in doc.verdicts)
     chunks = chunk_text(doc.text, chunk_chars=2000, max_chunks=3)
@@ -49,7 +51,7 @@ def test_huge_document_is_cut_into_few_spread_chunks():
 
 
 def test_read_errors_become_document_rejects_naming_file_and_row():
-    doc = ingest({"record_key": "s3://b/x.jsonl#7", "doc_id": None, "text": None, "source": "s3://b/x.jsonl",
-                  "row": 7, "error": "invalid JSON: Expecting value at column 1"}, 1000)
+    (doc,) = run_stages([read_row("s3://b/x.jsonl#7", None, source="s3://b/x.jsonl", row=7,
+                                  error="invalid JSON: Expecting value at column 1")], load_config("local"), ingest.STAGE)
     assert doc.status == "rejected" and doc.reject_stage == "read"
     assert doc.reject_reason == "s3://b/x.jsonl row 7: invalid JSON: Expecting value at column 1"

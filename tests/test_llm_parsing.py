@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from operators.llm_parsing import parse_output
+from operators.llm.parsing import parse_output
 from operators.schemas import BinaryJudgement, GeneratedInstance
 
 GOOD = {

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import pytest
 
-from operators import discriminativeness, document_filter, document_judge, judges, labeling, synthesis
-from operators.context import StageContext
-from operators.document_filter import chunk_text, ingest
-from operators.prompts import render
+from operators.llm.client import build_client
 from operators.reward import score
-from operators.schemas import Candidate, DocumentState, RubricItem
+from operators.schemas import RubricItem
+from operators.stage import StageContext
+from operators.stages import (discriminativeness, document_filter, document_judge, faithfulness, ingest, label,
+                              leakage, rubric_judge, self_containment, synthesis)
+from operators.stages.chunking import chunk_text
+from operators.state import Candidate, DocumentState
+from operators.templates import render
 from pipelines.config import load_config
-from pipelines.runner import build_client
-from tests.conftest import sample_records
+from tests.conftest import read_row, run_stages, sample_records
 
 pytestmark = pytest.mark.e2e
 
@@ -61,12 +63,11 @@ def hand_written_candidate(key: str) -> Candidate:
 def test_judges_and_discriminativeness_record_a_verdict_with_reason(ctx):
     doc = make_doc("hb", sample_records()[1]["text"])
     doc.candidates = [hand_written_candidate("c1"), hand_written_candidate("c2")]
-    stages = [judges.self_containment, judges.faithfulness, judges.leakage, judges.rubric_judge,
-              discriminativeness.run]
+    stages = [self_containment.STAGE, faithfulness.STAGE, leakage.STAGE, rubric_judge.STAGE, discriminativeness.STAGE]
     for stage in stages:
         before = {c.candidate_id: len(c.verdicts) for c in doc.candidates}
         live = {c.candidate_id for c in doc.live_candidates()}
-        stage([doc], ctx)
+        stage.run([doc], ctx.for_stage(stage.name))
         for c in doc.candidates:  # each live candidate got exactly one verdict from this stage, with a reason
             assert len(c.verdicts) == before[c.candidate_id] + (c.candidate_id in live)
             assert all(v.reason for v in c.verdicts)
@@ -93,9 +94,8 @@ def test_reward_scores_with_the_real_judge(ctx):
 
 def test_planted_instructions_are_screened_before_any_model(ctx):
     text = sample_records()[1]["text"].replace("\n\n", "\n\n" + INJECTION.split("\n\n")[1] + "\n\n", 1)
-    doc = ingest({"record_key": "inj#1", "doc_id": "inj", "text": text, "source": "inj", "row": 1, "error": None},
-                 10**6)
-    document_filter.run([doc], ctx)
+    doc = read_row("inj#1", text, doc_id="inj", source="inj")
+    run_stages([doc], ctx.cfg, ingest.STAGE, document_filter.STAGE, llm=ctx.llm)
     assert doc.status == "rejected" and doc.reject_stage == "document_filter"
     assert doc.reject_reason.startswith("instructions aimed at a model (prompt injection)")
     assert not doc.candidates  # no model ever saw it, so no verdict can come from its text
@@ -109,8 +109,7 @@ def test_unscreened_injection_stays_inside_its_delimiters_and_outputs_validate(c
         assert "[/document]" in user
 
     doc = make_doc("inj", INJECTION)
-    document_judge.run([doc], ctx)
-    labeling.run([doc], ctx)
+    run_stages([doc], ctx.cfg, document_judge.STAGE, label.STAGE, llm=ctx.llm)
     # Each verdict is the model's schema-validated output (or a recorded reject). The 135M model does obey the
     # planted instruction (its reason reads "INJECTED-7731"): delimiting alone cannot stop a weak model, which is
     # why the document filter screens such text out first (test above).
@@ -120,7 +119,7 @@ def test_unscreened_injection_stays_inside_its_delimiters_and_outputs_validate(c
     doc.status, doc.reject_stage, doc.reject_reason = "pending", None, None  # carry on whatever the judge said
     doc.domain = doc.domain or "Natural Science"
     doc.candidates = [Candidate(candidate_id="i1", chunk_index=0, persona="A chemistry student", domain=doc.domain)]
-    synthesis.run([doc], ctx)
+    synthesis.STAGE.run([doc], ctx.for_stage("synthesis"))
     (cand,) = doc.candidates
     # either a schema-valid instance or a recorded reject with the reason; never an unvalidated output
     assert (cand.alive and cand.question and cand.rubric) or (cand.reject_stage == "synthesis" and cand.reject_reason)
@@ -128,12 +127,13 @@ def test_unscreened_injection_stays_inside_its_delimiters_and_outputs_validate(c
 
 def test_outputs_are_compact_json(ctx):
     """compact_json (the default) leaves the model no whitespace between JSON tokens to spend output tokens on."""
-    from operators.llm_engine import LLMRequest, Sampling
+    from operators.llm.client import LLMRequest
+    from operators.llm.sampling import SamplingConfig
     from operators.schemas import GeneratedInstance
 
     text = sample_records(1)[0]["text"]
     messages = render("synthesis", document=chunk_text(text, 1800, 1)[0].text, persona="A chemistry student",
                       domain="Natural Science", min_criteria=7, max_criteria=10, min_weight=-5, max_weight=5)
-    (result,) = ctx.llm.run([LLMRequest(messages, GeneratedInstance, Sampling(max_tokens=400, temperature=0.0))])
+    (result,) = ctx.llm.run([LLMRequest(messages, GeneratedInstance, SamplingConfig(max_tokens=400, temperature=0.0))])
     assert result.text.startswith('{"question":"'), result.text[:80]
     assert "\n" not in result.text  # a JSON string escapes its newlines, so a raw one is whitespace between tokens

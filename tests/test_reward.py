@@ -10,16 +10,14 @@ import json
 
 import pytest
 
-from operators.llm_engine import LLMResult
-from operators.llm_parsing import parse_output
+from operators.llm.client import LLMResult
+from operators.llm.parsing import parse_output
 from operators.reward import normalized_score, score, score_many, ScoreItem
 from operators.schemas import RubricItem
 
 
 class ScriptedJudge:
     """Answers each criterion from a table: True/False, or 'garbage' (unparseable) for N attempts."""
-
-    model_name = "scripted"
 
     def __init__(self, verdicts: dict[str, object], garbage_attempts: int = 0):
         self.verdicts, self.garbage_attempts, self.calls = verdicts, garbage_attempts, 0

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from operators import rubric_checks as rc
+from operators.rubric import RubricSpec
 from operators.schemas import RubricItem
-from pipelines.config import RubricConfig
+from operators.stages import rubric_checks as rc
 
-CFG = RubricConfig(min_criteria=3, max_criteria=6, min_weight=-5, max_weight=5, min_negative=1, max_similarity=0.9)
+SPEC = RubricSpec(min_criteria=3, max_criteria=6, min_weight=-5, max_weight=5, min_negative=1)
+CONF = rc.RubricChecksConfig(max_similarity=0.9)
 
 
 def item(criterion: str, weight: int, polarity: str | None = None) -> RubricItem:
@@ -25,7 +26,7 @@ CLEAN = [
 
 @pytest.mark.parametrize("check", rc.RUBRIC_CHECKS)
 def test_clean_rubric_passes_every_check(check):
-    assert check(CLEAN, CFG) is None
+    assert check(CLEAN, SPEC, CONF) is None
 
 
 @pytest.mark.parametrize(
@@ -48,9 +49,9 @@ def test_clean_rubric_passes_every_check(check):
     ],
 )
 def test_planted_defect_is_caught(check, rubric, expected):
-    reason = check(rubric, CFG)
+    reason = check(rubric, SPEC, CONF)
     assert reason is not None and expected in reason
-    assert rc.check_rubric(rubric, CFG) is not None
+    assert rc.check_rubric(rubric, SPEC, CONF) is not None
 
 
 def test_question_text_screens():

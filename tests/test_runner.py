@@ -6,7 +6,8 @@ import pyarrow as pa
 
 from operators.read_documents import ROW_SCHEMA
 from pipelines.config import load_config
-from pipelines.runner import GroupRunner, Stage
+from operators.stage import stage
+from pipelines.runner import GroupRunner
 from operators.output import OUTPUT_SCHEMA
 
 
@@ -28,7 +29,7 @@ def rows(*ids):
 
 def test_a_raising_document_is_rejected_with_its_error_and_the_rest_go_on():
     cfg = load_config("local")
-    runner = GroupRunner(cfg.model_dump_json(), [Stage("picky", picky_stage)], first=True, last=True,
+    runner = GroupRunner(cfg.model_dump_json(), [stage("picky", picky_stage, "fails on one document")], first=True, last=True,
                          meta={"prompts_version": "v", "models": "{}", "run_name": "t"}, admission_name=None,
                          namespace=None)
     out = runner(rows("ok-1", "poison", "ok-2"))

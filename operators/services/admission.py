@@ -9,52 +9,58 @@ Near-duplicates are found with datasketch's MinHash LSH over word 3-grams of the
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any, Callable, Iterable
 
 import ray
+from pydantic import Field
 
-from operators.journal import Journal
-from operators.rubric_checks import normalise
+from operators.config_base import Strict
+from operators.services.journal import Journal
+from operators.text import exact_key, shingles
 
 log = logging.getLogger(__name__)
 ACTOR_PREFIX = "ares-admission-"
+MIN_DOCS_FOR_ABORT = 20  # the error budget is judged on at least this many documents
 
 
 class TooManyErrors(RuntimeError):
-    pass
+    """The job's error budget is spent. Raised in the service and by the map that called it; Ray Data re-raises
+    that as its own UserCodeException without the cause, so the driver asks the service (`spent_budget`)."""
 
 
-def _shingles(text: str) -> set[bytes]:
-    words = normalise(text).split()
-    grams = [" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))]
-    return {g.encode() for g in grams if g}
+class QuotaConfig(Strict):
+    per_domain: dict[str, int] = Field(default_factory=dict, description="Target accepted instances per domain.")
+    default: int | None = Field(None, ge=1, description="Target for domains not listed.")
 
 
-def _exact_key(question: str) -> str:
-    return hashlib.sha256(normalise(question).encode()).hexdigest()
+class DedupConfig(Strict):
+    enabled: bool = True
+    threshold: float = Field(0.8, gt=0, le=1, description="Estimated Jaccard of word 3-grams marking near-duplicates.")
+    num_perm: int = Field(128, ge=16)
+
+
+Committed = tuple[Iterable[tuple[str, str, str]], dict[str, str]]
 
 
 class Admission:
     """The plain-Python state machine; `AdmissionActor` hosts it in Ray."""
 
-    def __init__(self, quota: dict[str, int], default_quota: int | None, dedup: bool, threshold: float,
-                 num_perm: int, max_errored_fraction: float, min_docs_for_abort: int = 20,
-                 seed_from: Callable[[], tuple[Iterable[tuple[str, str, str]], dict[str, str]]] | None = None,
-                 journal: Callable[[], Journal] | None = None):
+    def __init__(self, quota: QuotaConfig, dedup: DedupConfig, max_errored_fraction: float,
+                 seed_from: Callable[[], Committed] | None = None, journal: Callable[[], Journal] | None = None):
         """`seed_from` returns the committed state, (accepted (candidate_id, domain, question) rows,
         {doc_id: record_key} of written documents); `journal` opens this attempt's decision log. Both run again
         when Ray restarts the actor, so the new instance knows what was committed and what was decided since."""
         from datasketch import MinHashLSH
 
-        self.quota, self.default_quota = dict(quota), default_quota
-        self.dedup, self.num_perm = dedup, num_perm
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.quota, self.default_quota = dict(quota.per_domain), quota.default
+        self.dedup, self.num_perm = dedup.enabled, dedup.num_perm
+        self.lsh = MinHashLSH(threshold=dedup.threshold, num_perm=dedup.num_perm)
         self.exact: dict[str, str] = {}  # exact key of a question -> candidate id
         self.admitted: dict[str, tuple[str, str]] = {}  # candidate id -> (domain, exact key)
         self.accepted: dict[str, int] = {}
-        self.max_errored_fraction, self.min_docs_for_abort = max_errored_fraction, min_docs_for_abort
+        self.max_errored_fraction = max_errored_fraction
+        self.spent: str | None = None  # why the error budget is spent, once it is
         self.docs_seen = self.docs_errored = 0
         self.doc_ids: dict[str, str] = {}  # document id -> record_key of its first record
         self.seeded = self.replayed = 0
@@ -87,7 +93,7 @@ class Admission:
         from datasketch import MinHash
 
         m = MinHash(num_perm=self.num_perm)
-        m.update_batch(list(_shingles(text)))
+        m.update_batch(list(shingles(text)))
         return m
 
     def _limit(self, domain: str) -> int | None:
@@ -99,7 +105,7 @@ class Admission:
     def _register(self, candidate_id: str, domain: str, question: str) -> None:
         """Count an admitted candidate once, however often it is registered (seed, journal replay, retry)."""
         self._unregister(candidate_id)
-        key = _exact_key(question)
+        key = exact_key(question)
         self.admitted[candidate_id] = (domain, key)
         self.accepted[domain] = self.accepted.get(domain, 0) + 1
         if self.dedup:
@@ -153,7 +159,7 @@ class Admission:
                 out.append((False, "quota", f"quota of {lim} accepted instances for domain {domain!r} is met"))
                 continue
             if self.dedup:
-                key = _exact_key(question)
+                key = exact_key(question)
                 if key in self.exact:
                     out.append((False, "dedup", f"exact duplicate of candidate {self.exact[key]}"))
                     continue
@@ -172,13 +178,17 @@ class Admission:
         self.docs_seen += seen
         self.docs_errored += errored
         self._log(seen=seen, errored=errored)
-        if self.docs_seen >= self.min_docs_for_abort:
+        if self.docs_seen >= MIN_DOCS_FOR_ABORT:
             frac = self.docs_errored / self.docs_seen
             if frac > self.max_errored_fraction:
-                raise TooManyErrors(
+                self.spent = self.spent or (
                     f"{self.docs_errored} of {self.docs_seen} documents raised errors ({frac:.0%} > "
-                    f"ray.max_errored_fraction={self.max_errored_fraction}); aborting the job"
-                )
+                    f"ray.max_errored_fraction={self.max_errored_fraction}); aborting the job")
+                raise TooManyErrors(self.spent)
+
+    def spent_budget(self) -> str | None:
+        """Why the job's error budget is spent, or None while it is not."""
+        return self.spent
 
     def stats(self) -> dict[str, Any]:
         return {"accepted": dict(self.accepted), "seeded": self.seeded, "replayed": self.replayed,
@@ -213,3 +223,4 @@ class AdmissionClient:
 
 def actor_name(run_name: str) -> str:
     return ACTOR_PREFIX + run_name
+

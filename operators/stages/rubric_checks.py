@@ -8,13 +8,17 @@ from __future__ import annotations
 import re
 from itertools import combinations
 
-from operators.context import StageContext
-from operators.schemas import DocumentState, RubricItem
+from pydantic import Field
 
-STAGE = "rubric_checks"
-_WORDS = re.compile(r"[^\W_]+")
+from operators.rubric import RubricSpec
+from operators.schemas import RubricItem
+from operators.stage import StageConfig, StageContext, stage
+from operators.state import DocumentState
+from operators.text import normalise, token_set
+
+NAME = "rubric_checks"
 # A pitfall phrased as the good behaviour ("Avoids X", "Does not X") with a negative weight flips the reward's
-# meaning: "met" would then be the good outcome, penalised. DESIGN.md names this a known silent reward bug.
+# meaning: "met" would then be the good outcome, penalised: a known source of silent reward bugs in published rubric data.
 _NEGATED_PHRASING = re.compile(r"^\s*(avoids?|does not|doesn't|do not|never|refrains? from|omits?|no)\b", re.I)
 _PASSAGE_REFERENCE = re.compile(
     r"\b(according to (the|this) (passage|text|document|article|author)|the (passage|text|document|article) "
@@ -23,30 +27,26 @@ _PASSAGE_REFERENCE = re.compile(
 )
 
 
-def normalise(text: str) -> str:
-    return " ".join(_WORDS.findall(text.lower()))
+class RubricChecksConfig(StageConfig):
+    max_similarity: float = Field(0.9, gt=0, le=1, description="Two criteria this alike (token Jaccard) are duplicates.")
 
 
-def _tokens(text: str) -> set[str]:
-    return set(_WORDS.findall(text.lower()))
-
-
-def check_count(rubric: list[RubricItem], cfg) -> str | None:
-    if not cfg.min_criteria <= len(rubric) <= cfg.max_criteria:
-        return f"{len(rubric)} criteria, outside [{cfg.min_criteria}, {cfg.max_criteria}]"
+def check_count(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksConfig) -> str | None:
+    if not spec.min_criteria <= len(rubric) <= spec.max_criteria:
+        return f"{len(rubric)} criteria, outside [{spec.min_criteria}, {spec.max_criteria}]"
     return None
 
 
-def check_weights(rubric: list[RubricItem], cfg) -> str | None:
+def check_weights(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksConfig) -> str | None:
     for i, item in enumerate(rubric):
         if item.weight == 0:
             return f"criterion {i} has weight 0"
-        if not cfg.min_weight <= item.weight <= cfg.max_weight:
-            return f"criterion {i} weight {item.weight} outside [{cfg.min_weight}, {cfg.max_weight}]"
+        if not spec.min_weight <= item.weight <= spec.max_weight:
+            return f"criterion {i} weight {item.weight} outside [{spec.min_weight}, {spec.max_weight}]"
     return None
 
 
-def check_polarity(rubric: list[RubricItem], cfg) -> str | None:
+def check_polarity(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksConfig) -> str | None:
     for i, item in enumerate(rubric):
         if (item.polarity == "positive") != (item.weight > 0):
             return f"criterion {i} polarity {item.polarity} disagrees with weight {item.weight}"
@@ -55,37 +55,37 @@ def check_polarity(rubric: list[RubricItem], cfg) -> str | None:
     return None
 
 
-def check_duplicates(rubric: list[RubricItem], cfg) -> str | None:
+def check_duplicates(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksConfig) -> str | None:
     norms = [normalise(item.criterion) for item in rubric]
     for i, j in combinations(range(len(rubric)), 2):
         if norms[i] == norms[j]:
             return f"criteria {i} and {j} are identical"
-        a, b = _tokens(rubric[i].criterion), _tokens(rubric[j].criterion)
-        if a and b and len(a & b) / len(a | b) >= cfg.max_similarity:
-            return f"criteria {i} and {j} are near-duplicates (token Jaccard >= {cfg.max_similarity})"
+        a, b = token_set(rubric[i].criterion), token_set(rubric[j].criterion)
+        if a and b and len(a & b) / len(a | b) >= conf.max_similarity:
+            return f"criteria {i} and {j} are near-duplicates (token Jaccard >= {conf.max_similarity})"
     return None
 
 
-def check_top_positive(rubric: list[RubricItem], cfg) -> str | None:
+def check_top_positive(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksConfig) -> str | None:
     top = max((abs(item.weight) for item in rubric), default=0)
     if not any(item.weight == top and item.weight > 0 for item in rubric):
         return f"no positive criterion carries the highest weight ({top})"
     return None
 
 
-def check_negatives(rubric: list[RubricItem], cfg) -> str | None:
+def check_negatives(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksConfig) -> str | None:
     n = sum(1 for item in rubric if item.weight < 0)
-    if n < cfg.min_negative:
-        return f"{n} negative criteria, fewer than {cfg.min_negative}"
+    if n < spec.min_negative:
+        return f"{n} negative criteria, fewer than {spec.min_negative}"
     return None
 
 
 RUBRIC_CHECKS = [check_count, check_weights, check_polarity, check_duplicates, check_top_positive, check_negatives]
 
 
-def check_rubric(rubric: list[RubricItem], cfg) -> str | None:
+def check_rubric(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksConfig) -> str | None:
     for check in RUBRIC_CHECKS:
-        reason = check(rubric, cfg)
+        reason = check(rubric, spec, conf)
         if reason:
             return f"{check.__name__.removeprefix('check_')}: {reason}"
     return None
@@ -103,11 +103,15 @@ def check_question_text(question: str, answer: str) -> str | None:
 
 
 def run(docs: list[DocumentState], ctx: StageContext) -> None:
-    cfg = ctx.cfg.stages.rubric
     for doc in docs:
         for cand in doc.live_candidates():
-            reason = check_rubric(cand.rubric, cfg)
+            reason = check_rubric(cand.rubric, ctx.cfg.rubric, ctx.conf)
             if reason is None:
                 reason = check_question_text(cand.question or "", cand.reference_answer or "")
             n_neg = sum(1 for item in cand.rubric if item.weight < 0)
-            cand.record(STAGE, reason is None, reason or f"{len(cand.rubric)} criteria, {n_neg} negative: valid")
+            cand.record(NAME, reason is None, reason or f"{len(cand.rubric)} criteria, {n_neg} negative: valid")
+
+
+STAGE = stage(NAME, run, "count, weights, polarity, duplicates, pitfalls; question refers to a text or holds its answer",
+              reads=["candidate.rubric", "candidate.question", "candidate.reference_answer"],
+              config=RubricChecksConfig)

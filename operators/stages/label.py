@@ -1,4 +1,5 @@
-"""Domain and persona assignment: one LLM call per document, or personas sampled from a persona file.
+"""Label: one domain per document (from the configured set) and the personas who would ask about it, proposed by
+the model or sampled from a persona file.
 
 The domain is constrained to the configured label set by the JSON schema, so the model cannot invent a label.
 """
@@ -10,12 +11,34 @@ import json
 from functools import lru_cache
 
 import fsspec
+from pydantic import Field
 
-from operators.context import StageContext
-from operators.llm_calls import ask, llm_failure
-from operators.schemas import DocumentState, DomainLabel, DomainPersonas
+from operators.llm.ask import ask, llm_failure
+from operators.llm.sampling import SamplingConfig
+from operators.schemas import DomainLabel, DomainPersonas
+from operators.stage import LLMStageConfig, StageContext, stage
+from operators.state import DocumentState
 
-STAGE = "label"
+NAME = "label"
+DEFAULT_DOMAINS = [
+    "Social Science",
+    "Technology & Engineering",
+    "Medicine & Health",
+    "Travel & Lifestyle",
+    "Commerce & Economics",
+    "Natural Science",
+    "Education",
+    "Coding",
+    "Math",
+    "Others",
+]
+
+
+class LabelConfig(LLMStageConfig):
+    domains: list[str] = Field(default_factory=lambda: list(DEFAULT_DOMAINS), min_length=1)
+    max_personas: int = Field(3, ge=1, le=10, description="Personas per document: proposed, or sampled from the file.")
+    persona_file: str | None = Field(None, description="JSONL of {persona, domain?}; personas are sampled from it.")
+    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(max_tokens=200, temperature=0.7))
 
 
 def _schema(domains: list[str], max_personas: int | None) -> dict:
@@ -61,7 +84,7 @@ def sample_personas(path: str, domain: str, key: str, k: int) -> list[str]:
 
 
 def run(docs: list[DocumentState], ctx: StageContext) -> None:
-    cfg = ctx.cfg.stages.label
+    cfg: LabelConfig = ctx.conf
     from_file = cfg.persona_file is not None
     output = DomainLabel if from_file else DomainPersonas
     schema = _schema(cfg.domains, None if from_file else cfg.max_personas)
@@ -71,16 +94,21 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
         "domains": "; ".join(cfg.domains),
         "max_personas": cfg.max_personas,
     }
-    template = "label_domain" if from_file else "label"
-    for doc, res in ask(ctx, STAGE, live, template, values, output, schema=schema):
+    template = "label_domain" if from_file else NAME
+    for doc, res in ask(ctx, live, values, output, schema=schema, template=template):
         if res.value is None:
-            doc.record(STAGE, False, llm_failure(STAGE, res))
+            doc.record(NAME, False, llm_failure(NAME, res))
             continue
         doc.domain = res.value.domain
         if from_file:
-            doc.personas = sample_personas(cfg.persona_file, doc.domain, doc.record_key, cfg.personas_per_chunk)
+            doc.personas = sample_personas(cfg.persona_file, doc.domain, doc.record_key, cfg.max_personas)
             source = f"sampled from {cfg.persona_file}"
         else:
             doc.personas = list(dict.fromkeys(p.strip() for p in res.value.personas if p.strip()))
-            source = "proposed by the labeler"
-        doc.record(STAGE, True, f"domain {doc.domain!r}; {len(doc.personas)} personas {source}")
+            source = "proposed by the labeller"
+        doc.record(NAME, True, f"domain {doc.domain!r}; {len(doc.personas)} personas {source}")
+
+
+STAGE = stage(NAME, run, "one domain of the configured set and the personas who would ask",
+              reads=["document.chunks"], writes=["document.domain", "document.personas"], config=LabelConfig,
+              optional=False, templates=("label", "label_domain"))

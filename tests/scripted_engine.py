@@ -1,0 +1,106 @@
+"""A scripted engine client: well-formed, passing answers for every ARES call, derived from the prompt, no model.
+
+The tiny model's candidates rightly die at the filters, so the acceptance path (admission, quotas, de-duplication,
+splits, the write) is driven end to end by this stand-in instead: selected with
+`engines.<name>.client=tests.scripted_engine:ScriptedClient`. Each output goes through the same parsing and
+validation as a real one. Answers are a pure function of the prompt, so runs are reproducible.
+
+Knobs (class attributes a test may set before the pipeline starts, for in-process use): `fail_stages` makes the
+named stages' judges say the failing verdict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from operators.llm.client import LLMRequest, LLMResult
+from operators.llm.parsing import parse_output
+
+FLAW_MARK = "(this answer is deliberately incomplete)"
+_STOP = {"the", "and", "that", "with", "from", "this", "which", "their", "they", "have", "been", "were", "into",
+         "also", "when", "more", "than", "such", "most", "some", "these", "other", "about", "between", "over"}
+
+
+def _between(text: str, tag: str) -> str:
+    m = re.search(rf"<{tag}>\s*(.*?)\s*</{tag}>", text, re.S)
+    return m.group(1) if m else ""
+
+
+def _keywords(text: str, k: int) -> list[str]:
+    seen: list[str] = []
+    for w in re.findall(r"[A-Za-z][a-z]{4,}", text):
+        w = w.lower()
+        if w not in _STOP and w not in seen:
+            seen.append(w)
+        if len(seen) == k:
+            break
+    while len(seen) < k:
+        seen.append(f"aspect{len(seen)}")
+    return seen
+
+
+def synthesis(user: str, persona: str) -> dict:
+    doc = _between(user, "document")
+    words = _keywords(doc, 10)
+    tag = hashlib.sha256((doc + persona).encode()).hexdigest()[:6]
+    rubric = [{"criterion": f"Explains the role of {w} in the process described", "weight": 5 - i % 3,
+               "polarity": "positive"} for i, w in enumerate(words[:6])]
+    rubric.append({"criterion": f"Claims that {words[6]} and {words[7]} are unrelated", "weight": -3,
+                   "polarity": "negative"})
+    rubric.append({"criterion": f"States a wrong definition of {words[8]}", "weight": -2, "polarity": "negative"})
+    return {
+        "question": f"How do {words[0]}, {words[1]} and {words[2]} work together, and why does {words[3]} matter "
+                    f"here? (case {tag})",
+        "reference_answer": " ".join(f"The {w} contributes to the outcome." for w in words[:6]),
+        "rubric": rubric,
+    }
+
+
+def grade(user: str) -> dict:
+    response, criterion = _between(user, "response"), _between(user, "criterion")
+    negative = criterion.startswith(("Claims that", "States a wrong"))
+    flawed = FLAW_MARK in response
+    met = (flawed if negative else not flawed)
+    return {"explanation": "scripted grading", "criteria_met": met}
+
+
+class ScriptedClient:
+    fail_stages: frozenset[str] = frozenset()
+
+    def __init__(self, engine=None):
+        self.calls: dict[str, int] = {}
+
+    def answer(self, req: LLMRequest) -> dict:
+        user = req.messages[-1]["content"]
+        name = req.output.__name__
+        if name == "BinaryJudgement":
+            passes = "no" if req.stage == "leakage" else "yes"
+            fails = "yes" if passes == "no" else "no"
+            return {"reason": "scripted", "verdict": fails if req.stage in self.fail_stages else passes}
+        if name in ("DomainPersonas", "DomainLabel"):
+            domains = re.search(r"exactly one of: (.*?)\.\n", user).group(1).split("; ")
+            doc = _between(user, "document")
+            domain = domains[int(hashlib.sha256(doc.encode()).hexdigest(), 16) % len(domains)]
+            out = {"domain": domain}
+            if name == "DomainPersonas":
+                out["personas"] = ["A careful engineering student", "A curious retired teacher"]
+            return out
+        if name == "GeneratedInstance":
+            persona = re.search(r"Write as this person: (.*)", user).group(1).strip()
+            return synthesis(user, persona)
+        if name == "FlawedAnswer":
+            return {"answer": f"It is mostly about luck. {FLAW_MARK}"}
+        if name == "CriterionJudgement":
+            return grade(user)
+        raise AssertionError(f"scripted client has no answer for {name} (stage {req.stage})")
+
+    def run(self, requests: list[LLMRequest]) -> list[LLMResult]:
+        out = []
+        for req in requests:
+            self.calls[req.stage] = self.calls.get(req.stage, 0) + 1
+            text = json.dumps(self.answer(req), separators=(",", ":"))
+            value, error = parse_output(text, "stop", req.output)
+            out.append(LLMResult(value, error, text, 1, len(text) // 4))
+        return out
