@@ -71,7 +71,7 @@ def _doc_fields(doc: DocumentState) -> dict[str, Any]:
 
 
 def _candidate_fields(doc: DocumentState, cand: Candidate) -> dict[str, Any]:
-    chunk = doc.chunks[cand.chunk_index] if cand.chunk_index < len(doc.chunks) else None
+    chunk = next((c for c in doc.chunks if c.index == cand.chunk_index), None)
     status = cand.status
     stage, reason = cand.reject_stage, cand.reject_reason
     if status == "pending":  # a stage forgot to decide: never let that pass as accepted

@@ -88,8 +88,12 @@ class ScriptedClient:
                 out["personas"] = ["A careful engineering student", "A curious retired teacher"]
             return out
         if name == "GeneratedInstance":
-            persona = re.search(r"Write as this person: (.*)", user).group(1).strip()
-            return synthesis(user, persona)
+            return synthesis(user, _between(user, "persona"))
+        if name == "RubricJudgement":
+            signs = re.findall(r"^\d+\. \[([+-])\d+\]", _between(user, "rubric"), re.M)
+            fails = req.stage in self.fail_stages
+            return {"met_means": ["good" if s == "+" else "bad" for s in signs], "reason": "scripted",
+                    "verdict": "no" if fails else "yes"}
         if name == "FlawedAnswer":
             return {"answer": f"It is mostly about luck. {FLAW_MARK}"}
         if name == "CriterionJudgement":

@@ -1,5 +1,5 @@
 """Label: one domain per document (from the configured set) and the personas who would ask about it, proposed by
-the model or sampled from a persona file.
+the model or sampled from a persona file. The labeller sees every chunk that candidates will be written from.
 
 The domain is constrained to the configured label set by the JSON schema, so the model cannot invent a label.
 """
@@ -90,7 +90,7 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
     schema = _schema(cfg.domains, None if from_file else cfg.max_personas)
     live = [d for d in docs if d.alive]
     values = lambda d: {  # noqa: E731
-        "document": d.chunks[0].text,
+        "document": d.excerpt(),  # every chunk a candidate may be written from
         "domains": "; ".join(cfg.domains),
         "max_personas": cfg.max_personas,
     }

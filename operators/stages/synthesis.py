@@ -10,7 +10,7 @@ from pydantic import Field
 
 from operators.llm.ask import ask, llm_failure
 from operators.llm.sampling import SamplingConfig
-from operators.rubric import RubricSpec, items_schema
+from operators.rubric import RubricSpec, items_schema, pitfalls_wanted, weight_tiers
 from operators.schemas import GeneratedInstance
 from operators.stage import LLMStageConfig, StageContext, stage
 from operators.state import Candidate, DocumentState
@@ -38,19 +38,15 @@ def schema(spec: RubricSpec) -> dict:
 
 def run(docs: list[DocumentState], ctx: StageContext) -> None:
     spec: RubricSpec = ctx.cfg.rubric
+    rubric_values = {"min_criteria": spec.min_criteria, "max_criteria": spec.max_criteria,
+                     "min_weight": spec.min_weight, "max_weight": spec.max_weight, "min_negative": spec.min_negative,
+                     "n_negative": pitfalls_wanted(spec), **weight_tiers(spec)}
     items: list[tuple[DocumentState, Candidate]] = [(d, c) for d in docs for c in d.live_candidates()]
 
     def values(item):
         doc, cand = item
-        return {
-            "document": doc.chunks[cand.chunk_index].text,
-            "persona": cand.persona,
-            "domain": cand.domain,
-            "min_criteria": spec.min_criteria,
-            "max_criteria": spec.max_criteria,
-            "min_weight": spec.min_weight,
-            "max_weight": spec.max_weight,
-        }
+        return {"document": doc.chunk(cand.chunk_index).text, "persona": cand.persona, "domain": cand.domain,
+                **rubric_values}
 
     for (_, cand), res in ask(ctx, items, values, GeneratedInstance, schema=schema(spec)):
         if res.value is None:
