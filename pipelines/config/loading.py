@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import ValidationError
 
@@ -42,6 +42,19 @@ def resolve_config_path(name: str) -> Path:
     return path
 
 
+def _layers(path: Path, seen: tuple[Path, ...] = ()) -> list:
+    """The file's values over those of the config it `extends` (a built-in name or a path beside it)."""
+    if path.resolve() in seen:
+        raise ConfigError(f"config {path}: extends itself (through {' -> '.join(p.name for p in seen)})")
+    node = OmegaConf.load(path)
+    parent = node.pop("extends", None) if isinstance(node, DictConfig) else None
+    if parent is None:
+        return [node]
+    beside = path.parent / str(parent)
+    parent_path = beside if beside.is_file() else resolve_config_path(str(parent))
+    return _layers(parent_path, seen + (path.resolve(),)) + [node]
+
+
 def load_config(name: str, overrides: list[str] | None = None) -> Config:
     """The named config with `key=value` overrides applied, validated."""
     path = resolve_config_path(name)
@@ -49,7 +62,7 @@ def load_config(name: str, overrides: list[str] | None = None) -> Config:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not key=value")
     try:
-        merged = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides or [])))
+        merged = OmegaConf.merge(*_layers(path), OmegaConf.from_dotlist(list(overrides or [])))
         raw = OmegaConf.to_container(merged, resolve=True)
     except OmegaConfBaseException as exc:
         raise ConfigError(f"invalid config: {str(exc).splitlines()[0]}") from None
