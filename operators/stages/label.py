@@ -38,7 +38,8 @@ class LabelConfig(LLMStageConfig):
     domains: list[str] = Field(default_factory=lambda: list(DEFAULT_DOMAINS), min_length=1)
     max_personas: int = Field(3, ge=1, le=10, description="Personas per document: proposed, or sampled from the file.")
     persona_file: str | None = Field(None, description="JSONL of {persona, domain?}; personas are sampled from it.")
-    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(max_tokens=200, temperature=0.7))
+    # up to max_personas descriptions of up to 200 characters each (the schema's bound) plus the domain
+    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(max_tokens=300, temperature=0.7))
 
 
 def _schema(domains: list[str], max_personas: int | None) -> dict:
