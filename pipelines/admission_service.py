@@ -38,7 +38,8 @@ def start(cfg: Config):
         return journal_for(Config.model_validate_json(cfg_json))
 
     journal_for(cfg).clear()
-    actor = AdmissionActor.options(name=name, namespace=NAMESPACE, get_if_exists=True).remote(
+    actor = AdmissionActor.options(name=name, namespace=NAMESPACE, get_if_exists=True,
+                                   resources=dict(cfg.ray.admission_resources) or None).remote(
         adm.quota, adm.dedup, cfg.ray.max_errored_fraction, seed_from=seed_from, journal=journal,
     )
     return actor, name

@@ -1,7 +1,10 @@
 """Submit a job to a Ray cluster through the Jobs API, and follow it.
 
 The config is merged and validated here, on the submitting machine, and shipped as one resolved YAML file beside
-the project's code (the job's working_dir), so the cluster runs exactly what was checked. Ray's token
+the project's code (the job's working_dir), so the cluster runs exactly what was checked. The code shipped is the
+code this command runs (the `pipelines` and `operators` packages wherever they are installed, a checkout or
+site-packages), so the job's driver imports it from its working directory before any copy installed on the
+cluster. Ray's token
 authentication is used whenever a token is available (`RAY_AUTH_TOKEN`, `RAY_AUTH_TOKEN_PATH` or
 `~/.ray/auth_token`); nothing here turns it off. No credential is put into the runtime environment, the entrypoint
 or a log: S3 keys come from the cluster nodes' own environment (see cluster/).
@@ -19,10 +22,12 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from pipelines.config import REPO_ROOT, Config
+import operators
+import pipelines
+from pipelines.config import Config
 
-CODE_DIRS = ("pipelines", "operators", "conf")
-SUBMITTED_CONFIG = "conf/submitted.yaml"
+CODE_PACKAGES = (pipelines, operators)
+SUBMITTED_CONFIG = "ares-submitted.yaml"
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
 
@@ -47,8 +52,9 @@ def client(address: str | None):
 def stage_working_dir(cfg: Config) -> str:
     """A temporary folder with the project's code and the resolved config, uploaded as the job's working_dir."""
     staging = tempfile.mkdtemp(prefix="ares-submit-")
-    for name in CODE_DIRS:
-        shutil.copytree(REPO_ROOT / name, Path(staging) / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for package in CODE_PACKAGES:
+        source = Path(package.__file__).resolve().parent
+        shutil.copytree(source, Path(staging) / package.__name__, ignore=shutil.ignore_patterns("__pycache__"))
     resolved = cfg.model_copy(deep=True)
     resolved.ray.address = "auto"  # the driver runs on the cluster and joins it
     data = resolved.model_dump(mode="json")
