@@ -65,10 +65,12 @@ def test_docker_run_image_bash_starts_a_shell():
 
 def test_entrypoint_semantics_catch_the_old_images(tmp_path):
     """The rule above, on the image as it was (ENTRYPOINT ["ares"]) and on the bare base image."""
-    old = tmp_path / "Dockerfile"
+    old = tmp_path / "old" / "Dockerfile"
+    old.parent.mkdir()
     old.write_text('FROM vllm/vllm-openai:v0.33.0\nENTRYPOINT ["ares"]\nCMD ["--help"]\n')
     assert image_argv(old, ["bash"], BASE_IMAGE_ENTRYPOINT) == ["ares", "bash"]
-    bare = tmp_path / "Dockerfile.bare"
+    bare = tmp_path / "bare" / "Dockerfile"
+    bare.parent.mkdir()
     bare.write_text("FROM vllm/vllm-openai:v0.33.0\nRUN true\n")
     assert image_argv(bare, ["bash"], BASE_IMAGE_ENTRYPOINT) == ["vllm", "serve", "bash"]
 

@@ -27,9 +27,9 @@ PATH_KEYS = ("input.path", "output.path", "output.checkpoint_path", "prompts_dir
              "stages.contamination.eval_files", "engines.*.model")
 
 if not OmegaConf.has_resolver("ares.cwd"):
-    OmegaConf.register_new_resolver("ares.cwd", lambda: os.getcwd())
+    OmegaConf.register_resolver("ares.cwd", lambda: os.getcwd())
 if not OmegaConf.has_resolver("ares.tiny_model"):
-    OmegaConf.register_new_resolver("ares.tiny_model", lambda: str(locations.tiny_model_dir()))
+    OmegaConf.register_resolver("ares.tiny_model", lambda: str(locations.tiny_model_dir()))
 
 
 def _format_error(err: ValidationError) -> str:
