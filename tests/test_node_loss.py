@@ -28,7 +28,8 @@ STORE = 200 * 1024 * 1024
 # Node death is noticed by the GCS's health checks: a few seconds here instead of Ray's default ~30 s.
 HEALTH = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 500, "health_check_timeout_ms": 1000,
           "health_check_failure_threshold": 4}
-ENGINE_NODE = dict(num_cpus=1, resources={"ares_engine": 1}, object_store_memory=STORE)
+# The engine node holds the engine actor and nothing else (no CPU for Ray Data's other tasks and actors to take).
+ENGINE_NODE = dict(num_cpus=0, resources={"ares_engine": 1}, object_store_memory=STORE)
 ADMISSION_NODE = dict(num_cpus=0, resources={"ares_admission": 1}, object_store_memory=STORE)
 # Summary fields that describe the run, not the output.
 RUN_FIELDS = ("seconds", "mode", "output", "admission")
@@ -56,7 +57,7 @@ def docs(tmp_path_factory):
 def job(cluster_address: str, docs, out) -> list[str]:
     return ["run", "local", f"ray.address={cluster_address}", f"input.path={docs}", f"output.path={out}",
             "input.limit_per_file=null", "input.records_per_block=2", "engines.default.batch_size=2",
-            "engines.default.client=tests.slow_scripted_engine:SlowScriptedClient", "engines.default.num_cpus=1",
+            "engines.default.client=tests.slow_scripted_engine:SlowScriptedClient", "engines.default.num_cpus=0",
             "engines.default.resources={ares_engine: 1}", "ray.admission_resources={ares_admission: 1}"]
 
 
