@@ -41,7 +41,8 @@ def _nodes() -> list[dict[str, float]]:
 
 def check_schedulable(cfg: Any, pools: list[tuple[str, str]], nodes: list[dict[str, float]] | None = None) -> None:
     """`pools`: (label, engine name) of each engine pool the job starts. Each pool's minimum actors, plus the leading
-    CPU stage group's first actor and one read/write task, must fit the cluster; each actor must fit one node."""
+    CPU stage group's first actor and one read/write task, must fit the cluster; each actor must fit one node, and
+    so must the admission actor's custom resources."""
     nodes = _nodes() if nodes is None else nodes
     total = {k: sum(n.get(k, 0.0) for n in nodes) for k in ("CPU", "GPU")}
     need = {"CPU": 2 * cfg.ray.task_num_cpus, "GPU": 0.0}
@@ -55,6 +56,10 @@ def check_schedulable(cfg: Any, pools: list[tuple[str, str]], nodes: list[dict[s
             problems.append(f"{where} asks {ask} per actor; no node has that much (nodes: {_fmt(nodes, ask)})")
         for k, v in ask.items():
             need[k] = need.get(k, 0.0) + v * args["compute"].min_size
+    admission = dict(cfg.ray.admission_resources)
+    if admission and not any(all(n.get(k, 0.0) >= v for k, v in admission.items()) for n in nodes):
+        problems.append(f"the admission actor asks {admission} (ray.admission_resources); no node has that much "
+                        f"(nodes: {_fmt(nodes, admission)})")
     if not problems:
         for k in need:
             total.setdefault(k, sum(n.get(k, 0.0) for n in nodes))

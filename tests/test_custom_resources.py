@@ -1,5 +1,5 @@
-"""Custom Ray resources from config: an engine pool can be kept on chosen nodes, and a pool
-asking for a resource no node has is refused at start-up like any other unschedulable ask."""
+"""Custom Ray resources from config: an engine pool or the admission actor can be kept on chosen nodes, and an ask
+no node can meet is refused at start-up like any other unschedulable ask, instead of waiting forever."""
 
 from __future__ import annotations
 
@@ -35,3 +35,12 @@ def test_minimum_actors_count_custom_resources():
                                 "engines.default.max_actors=2"])
     with pytest.raises(ResourceError, match="ask 2 ares_engine in all; the cluster has 1 ares_engine"):
         check_schedulable(cfg, pools(cfg), [HEAD, {"CPU": 4.0, "ares_engine": 1.0}])
+
+
+def test_admission_resources_must_exist_somewhere():
+    cfg = load_config("local", ["ray.admission_resources={ares_admission: 1}"])
+    check_schedulable(cfg, pools(cfg), [HEAD, {"CPU": 0.0, "ares_admission": 1.0}])
+    with pytest.raises(ResourceError, match=r"the admission actor asks \{'ares_admission': 1.0\}"):
+        check_schedulable(cfg, pools(cfg), [HEAD])
+    autoscaled = load_config("local", ["ray.admission_resources={ares_admission: 1}", "ray.expect_autoscaling=true"])
+    check_schedulable(autoscaled, pools(autoscaled), [HEAD])
