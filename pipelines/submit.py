@@ -32,18 +32,16 @@ TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
 
 def use_token_auth_if_available() -> bool:
-    """Turn on Ray's token mode for this client when a token exists and the mode was not chosen explicitly."""
-    if os.environ.get("RAY_AUTH_MODE"):
-        return os.environ["RAY_AUTH_MODE"].lower() == "token"
-    token_path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
-    if os.environ.get("RAY_AUTH_TOKEN") or os.path.exists(token_path):
-        os.environ["RAY_AUTH_MODE"] = "token"
-        return True
-    return False
+    """Turn on Ray's token mode for this client when a token exists (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or
+    ~/.ray/auth_token) and the mode was not chosen explicitly. Ray's own helper does it: besides setting RAY_AUTH_MODE
+    it reloads Ray's config, which `import ray` (anywhere before this) has already read."""
+    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+
+    return maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def client(address: str | None):
-    use_token_auth_if_available()  # before Ray is imported: Ray reads the mode when it loads its config
+    use_token_auth_if_available()
     from ray.job_submission import JobSubmissionClient
 
     return JobSubmissionClient(address or os.environ.get("RAY_ADDRESS") or "http://127.0.0.1:8265")
