@@ -2,13 +2,11 @@
 
 The config is merged and validated here, on the submitting machine, and shipped as one resolved YAML file beside
 the project's code (the job's working_dir), so the cluster runs exactly what was checked. The code shipped is the
-code this command runs (the `pipelines` and `operators` packages wherever they are installed, a checkout or
-site-packages), so the job's driver imports it from its working directory before any copy installed on the
-cluster. Ray's token
-authentication is used whenever a token is available (`RAY_AUTH_TOKEN`, `RAY_AUTH_TOKEN_PATH` or
+code this command runs (the `pipelines` and `operators` packages wherever they are installed: a checkout or
+site-packages); the job's driver imports it from its working directory before any copy installed on the cluster.
+Ray's token authentication is used whenever a token is available (`RAY_AUTH_TOKEN`, `RAY_AUTH_TOKEN_PATH` or
 `~/.ray/auth_token`); nothing here turns it off. No credential is put into the runtime environment, the entrypoint
-or a log: S3 keys come from the cluster nodes' own environment (see cluster/).
-"""
+or a log: S3 keys come from the cluster nodes' own environment (see cluster/)."""
 
 from __future__ import annotations
 
