@@ -24,11 +24,12 @@ from operators.stages.chunking import chunk_text
 from operators.stages.label import DEFAULT_DOMAINS
 from operators.stages.synthesis import prompt_values
 from operators.templates import render
-from pipelines.config import REPO_ROOT, load_config
+from pipelines.config import load_config
+from pipelines.locations import sample_dir
 
 
 def sample_texts(n: int) -> list[str]:
-    with gzip.open(REPO_ROOT / "data" / "sample" / "documents.jsonl.gz", "rt", encoding="utf-8") as f:
+    with gzip.open(sample_dir() / "documents.jsonl.gz", "rt", encoding="utf-8") as f:
         return [json.loads(line)["text"] for line in f][:n]
 
 

@@ -44,7 +44,8 @@ def start(cfg: Config):
         journal_for(cfg).clear()
     except Exception as exc:
         raise JobError(f"admission journal {cfg.checkpoint_path}.admission: cannot clear it: {exc}") from None
-    actor = AdmissionActor.options(name=name, namespace=NAMESPACE, get_if_exists=True).remote(
+    actor = AdmissionActor.options(name=name, namespace=NAMESPACE, get_if_exists=True,
+                                   resources=dict(cfg.ray.admission_resources) or None).remote(
         adm.quota, adm.dedup, cfg.ray.max_errored_fraction, seed_from=seed_from, journal=journal,
     )
     problem = ray.get(actor.health.remote())

@@ -20,6 +20,10 @@ class EngineConfig(Strict):
     batch_size: int = Field(8, ge=1, description="Documents per batch; every call for them goes to vLLM at once.")
     num_cpus: float = Field(1.0, ge=0)
     num_gpus: float = Field(0.0, ge=0)
+    resources: dict[str, float] = Field(
+        default_factory=dict, description="Custom Ray resources each actor asks for, e.g. {on_demand: 1} to keep the "
+                                          "pool on nodes started with that resource."
+    )
     tensor_parallel_size: int = Field(1, ge=1)
     max_model_len: int = Field(4096, ge=256)
     compact_json: bool = Field(
