@@ -15,7 +15,7 @@ from operators.llm.engine_config import EngineConfig
 from operators.llm.sampling import SamplingConfig
 from operators.reward import GRADER_SAMPLING
 from operators.rubric import RubricSpec
-from operators.stage import ChainError, LLMStageConfig, check_chain
+from operators.stage import ChainError, EngineUse, check_chain
 from pipelines.ares import FLOW
 
 
@@ -115,9 +115,9 @@ class Config(Strict):
                 raise ConfigError(f"{key}: unknown engine {engine!r} (defined: {sorted(self.engines)})")
         return self
 
-    def llm_stages(self) -> dict[str, LLMStageConfig]:
-        """The enabled LLM stages' configs by stage name."""
-        return {s.name: c for s in FLOW if isinstance(c := getattr(self.stages, s.name), LLMStageConfig) and c.enabled}
+    def llm_stages(self) -> dict[str, EngineUse]:
+        """The LLM stages that run, their configs by stage name."""
+        return {s.name: getattr(self.stages, s.name) for s in FLOW if s.llm and s.is_on(self.stages)}
 
     def active_stages(self):
         """The enabled stages, in flow order."""
