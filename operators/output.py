@@ -21,6 +21,12 @@ VERDICTS_TYPE = pa.list_(
     pa.struct([("stage", pa.string()), ("passed", pa.bool_()), ("reason", pa.string()), ("score", pa.float64())])
 )
 
+LEARNABILITY_TYPE = pa.struct([
+    ("k", pa.int32()), ("scores", pa.list_(pa.float64())), ("errors", pa.list_(pa.string())),
+    ("mean", pa.float64()), ("std", pa.float64()), ("share_above", pa.float64()),
+    ("answers", pa.list_(pa.string())), ("answer_hashes", pa.list_(pa.string())),
+])
+
 OUTPUT_SCHEMA = pa.schema(
     [
         ("record_key", pa.string()),
@@ -45,6 +51,7 @@ OUTPUT_SCHEMA = pa.schema(
         ("flawed_answer", pa.string()),
         ("reference_score", pa.float64()),
         ("flawed_score", pa.float64()),
+        ("learnability", LEARNABILITY_TYPE),
         ("split", pa.string()),
         ("document_verdicts", VERDICTS_TYPE),
         ("verdicts", VERDICTS_TYPE),
@@ -95,6 +102,7 @@ def _candidate_fields(doc: DocumentState, cand: Candidate) -> dict[str, Any]:
         "flawed_answer": cand.flawed_answer,
         "reference_score": cand.reference_score,
         "flawed_score": cand.flawed_score,
+        "learnability": cand.learnability.model_dump() if cand.learnability else None,
         "split": cand.split,
         "verdicts": [v.model_dump() for v in cand.verdicts],
     }

@@ -70,7 +70,7 @@ class Stage:
     config: type[Strict] = StageConfig  # a StageConfig; without a switch of its own when switched_by is set
     optional: bool = True  # may `stages.<name>.enabled=false` switch it off?
     verdicts: tuple[str, ...] = ()  # verdict names it records besides its own (e.g. admission: quota, dedup)
-    templates: tuple[str, ...] = ()  # prompt templates it renders (an LLM stage: its own name unless given)
+    templates: tuple[str, ...] | None = None  # prompt templates it renders (None: an LLM stage's own name)
     switched_by: str | None = None  # runs exactly when that stage is enabled (its own config has no switch)
 
     def __post_init__(self) -> None:
@@ -80,8 +80,8 @@ class Stage:
                 raise ValueError(f"stage {self.name}: {name!r} is no field of a document or a candidate")
         object.__setattr__(self, "reads", frozenset(self.reads))
         object.__setattr__(self, "writes", frozenset(self.writes))
-        if self.llm and not self.templates:
-            object.__setattr__(self, "templates", (self.name,))
+        if self.templates is None:
+            object.__setattr__(self, "templates", (self.name,) if self.llm else ())
 
     @property
     def llm(self) -> bool:
@@ -97,7 +97,7 @@ class Stage:
 
 def stage(name: str, run: Callable, doc: str, *, reads: Iterable[str] = (), writes: Iterable[str] = (),
           config: type[Strict] = StageConfig, optional: bool = True, verdicts: tuple[str, ...] = (),
-          templates: tuple[str, ...] = (), switched_by: str | None = None) -> Stage:
+          templates: tuple[str, ...] | None = None, switched_by: str | None = None) -> Stage:
     """Declare a stage (keyword arguments read as its contract)."""
     return Stage(name, run, doc, frozenset(reads), frozenset(writes), config, optional, verdicts, templates,
                  switched_by)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from operators.learnability import Learnability
 from operators.schemas import RubricItem
 
 
@@ -62,6 +63,8 @@ class Candidate(Judged):
     flawed_answer: str | None = None
     reference_score: float | None = None
     flawed_score: float | None = None
+    policy_answers: list[str] = Field(default_factory=list)  # the policy's K answers, until they are graded
+    learnability: Learnability | None = None
     split: str | None = None
     status: Literal["pending", "accepted", "rejected"] = "pending"
 

@@ -78,6 +78,12 @@ class ScriptedClient:
     def __init__(self, engine=None):
         self.calls: dict[str, int] = {}
 
+    @staticmethod
+    def policy_answers(req: LLMRequest) -> list[str]:
+        """n answers to the question, every other one deliberately flawed: their rewards differ."""
+        question = req.messages[-1]["content"]
+        return [f"Answer {i} to: {question[:60]}" + (f" {FLAW_MARK}" if i % 2 else "") for i in range(req.sampling.n)]
+
     def answer(self, req: LLMRequest) -> dict:
         user = req.messages[-1]["content"]
         name = req.output.__name__
@@ -110,6 +116,10 @@ class ScriptedClient:
         out = []
         for req in requests:
             self.calls[req.stage] = self.calls.get(req.stage, 0) + 1
+            if req.output is None:
+                texts = self.policy_answers(req)
+                out.append(LLMResult(None, None, texts[0], 1, sum(len(t) // 4 for t in texts), texts))
+                continue
             text = json.dumps(self.answer(req), separators=(",", ":"))
             value, error = parse_output(text, "stop", req.output)
             out.append(LLMResult(value, error, text, 1, len(text) // 4))

@@ -18,14 +18,16 @@ def ask(
     ctx: StageContext,
     items: Sequence[T],
     values: Callable[[T], dict[str, Any]],
-    output: type[BaseModel],
+    output: type[BaseModel] | None,
     *,
     schema: dict[str, Any] | Callable[[T], dict[str, Any]] | None = None,
     template: str | None = None,
     sampling: SamplingConfig | None = None,
+    messages: Callable[[T], list[dict[str, str]]] | None = None,
 ) -> list[tuple[T, LLMResult]]:
     """One batched engine call for `items`: `values(item)` fills the template (the stage's own by default), the
-    stage's sampling applies unless another is given; `schema` is one JSON schema or a function of the item."""
+    stage's sampling applies unless another is given; `schema` is one JSON schema or a function of the item.
+    `output=None` asks for free text (no grammar); `messages(item)` then may give the chat itself, no template."""
     if not items:
         return []
     if ctx.llm is None:
@@ -33,10 +35,8 @@ def ask(
     params = sampling or ctx.conf.sampling
     name = template or ctx.stage
     schema_of = schema if callable(schema) else (lambda _: schema)
-    requests = [
-        LLMRequest(render(name, ctx.prompts_dir, **values(item)), output, params, schema_of(item), stage=ctx.stage)
-        for item in items
-    ]
+    chat = messages or (lambda item: render(name, ctx.prompts_dir, **values(item)))
+    requests = [LLMRequest(chat(item), output, params, schema_of(item), stage=ctx.stage) for item in items]
     return list(zip(items, ctx.llm.run(requests)))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -27,7 +27,7 @@ Messages = list[dict[str, str]]
 @dataclass
 class LLMRequest:
     messages: Messages
-    output: type[BaseModel]
+    output: type[BaseModel] | None  # None: free text (no grammar, nothing to validate), e.g. a policy's answers
     sampling: SamplingConfig
     schema: dict[str, Any] | None = None  # a tighter JSON schema than output's own (enums, bounds from config)
     stage: str = ""  # who asks (for the record of what each stage spent)
@@ -40,6 +40,7 @@ class LLMResult:
     text: str = ""
     attempts: int = 1
     output_tokens: int = 0
+    texts: list[str] = field(default_factory=list)  # every completion of a free-text request (sampling.n of them)
 
 
 class EngineFailure(RuntimeError):
@@ -73,6 +74,8 @@ class VLLMClient:
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
+        if req.output is None:
+            return SamplingParams(**req.sampling.vllm_kwargs(attempt))
         schema = req.schema or req.output.model_json_schema()
         return SamplingParams(**req.sampling.vllm_kwargs(attempt), structured_outputs=StructuredOutputsParams(json=schema))
 
@@ -110,6 +113,11 @@ class VLLMClient:
                 raise EngineFailure(f"vLLM engine failed: {type(exc).__name__}: {exc}") from exc
             retry = []
             for i, out in zip(pending, outs):
+                if requests[i].output is None:  # free text: every completion is an answer, none is retried
+                    texts = [c.text for c in out.outputs]
+                    results[i] = LLMResult(None, None, texts[0] if texts else "", 1,
+                                           sum(len(c.token_ids) for c in out.outputs), texts)
+                    continue
                 comp = out.outputs[0]
                 value, error = parse_output(comp.text, comp.finish_reason, requests[i].output, requests[i].schema)
                 prev = results[i]
