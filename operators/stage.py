@@ -111,7 +111,7 @@ READ_FIELDS = frozenset({"document.record_key", "document.doc_id", "document.sou
 def check_chain(flow: list[Stage], stages_cfg: Any) -> list[Stage]:
     """The enabled stages, in order, once each one's reads are written by the reader or an enabled stage before
     it; otherwise a ChainError naming the stage, the field and the switch that broke the chain."""
-    writers = {f: s.name for s in reversed(flow) for f in s.writes}
+    writers = {f: s.switched_by or s.name for s in reversed(flow) for f in s.writes}  # the switch that turns it on
     available = set(READ_FIELDS)
     out = []
     for s in flow:
