@@ -24,7 +24,7 @@ def test_engine_resources_reach_map_batches():
 
 
 def test_pool_fits_only_where_its_resource_is():
-    cfg = load_config("local", ["engines.default.resources={ares_engine: 1}"])
+    cfg = load_config("local", ["engines.default.resources={ares_engine: 1}", "engines.default.num_cpus=1"])
     check_schedulable(cfg, pools(cfg), [HEAD, ENGINE_NODE])
     with pytest.raises(ResourceError, match=r"asks \{'CPU': 1.0, 'GPU': 0.0, 'ares_engine': 1.0\} per actor"):
         check_schedulable(cfg, pools(cfg), [HEAD])
