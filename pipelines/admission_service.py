@@ -40,6 +40,7 @@ def start(cfg: Config):
     journal_for(cfg).clear()
     actor = AdmissionActor.options(name=name, namespace=NAMESPACE, get_if_exists=True).remote(
         adm.quota, adm.dedup, cfg.ray.max_errored_fraction, seed_from=seed_from, journal=journal,
+        target=cfg.target.accepted,
     )
     return actor, name
 

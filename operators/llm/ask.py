@@ -1,4 +1,7 @@
-"""The one pattern every LLM stage shares: render a prompt per item, send all of a batch at once, pair results."""
+"""The one pattern every LLM stage shares: render a prompt per item, send all of a batch at once, pair results.
+
+Each call is charged to the item it was made for (the token ledger): a document, a candidate, or for a tuple such as
+(document, candidate) its last element."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any, Callable, Sequence, TypeVar
 from pydantic import BaseModel
 
 from operators.llm.client import LLMRequest, LLMResult
+from operators.llm.ledger import charge
 from operators.llm.sampling import SamplingConfig
 from operators.stage import StageContext
 from operators.templates import render
@@ -33,10 +37,19 @@ def ask(
     params = sampling or ctx.conf.sampling
     name = template or ctx.stage
     requests = [
-        LLMRequest(render(name, ctx.prompts_dir, **values(item)), output, params, schema, stage=ctx.stage)
+        LLMRequest(render(name, ctx.prompts_dir, **values(item)), output, params, schema, stage=ctx.stage,
+                   owner=owner_of(item))
         for item in items
     ]
-    return list(zip(items, ctx.llm.run(requests)))
+    results = ctx.llm.run(requests)
+    charge(requests, results)
+    return list(zip(items, results))
+
+
+def owner_of(item: Any) -> Any:
+    """What a call for `item` is charged to: the item, or a tuple's last element (the candidate of (doc, cand))."""
+    owner = item[-1] if isinstance(item, tuple) else item
+    return owner if hasattr(owner, "usage") else None
 
 
 def llm_failure(what: str, result: LLMResult) -> str:
