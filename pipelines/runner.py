@@ -83,8 +83,12 @@ class GroupRunner:
         if admission_name:
             services["admission"] = AdmissionClient(ray.get_actor(admission_name, namespace=namespace))
         self.ctx = StageContext(cfg=self.cfg, llm=llm, services=services)
+
+    @property
+    def gated(self) -> bool:
+        """Is there a target or a quota to stop at (and an admission service to ask)?"""
         quotas = self.cfg.stages.admission.quota
-        self.gated = services.get("admission") is not None and (
+        return self.ctx.services.get("admission") is not None and (
             self.cfg.target.accepted is not None or bool(quotas.per_domain) or quotas.default is not None)
 
     def __call__(self, batch: pa.Table) -> pa.Table:

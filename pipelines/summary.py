@@ -53,7 +53,7 @@ def committed_state(cfg: Config) -> tuple[Iterator[tuple[str, str, str]], Iterat
     return committed_accepted(cfg), committed_owners(cfg)
 
 
-SUMMARY_COLUMNS = ["unit", "status", "candidate_id", "reject_stage", "domain", "split", "errored", "usage",
+SUMMARY_COLUMNS = ["unit", "candidate_id", "reject_stage", "domain", "split", "errored", "usage",
                    "document_usage"]
 
 
@@ -85,8 +85,9 @@ def _rounded(row: dict[str, float], per: float = 1.0) -> dict[str, float]:
     return {f: round(row[f] / per, 3 if per != 1.0 or f == "seconds" else None) for f in FIELDS}  # type: ignore
 
 
-def summarize(batches: Iterator[Any]) -> dict[str, Any]:
-    """Counts and the token ledger from record batches of the output (SUMMARY_COLUMNS)."""
+def summarize(batches: Iterator[tuple[str, Any]]) -> dict[str, Any]:
+    """Counts and the token ledger from (status, record batch of SUMMARY_COLUMNS) pairs of the output (the status
+    is the folder a row was written to)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -100,26 +101,30 @@ def summarize(batches: Iterator[Any]) -> dict[str, Any]:
         for item in pc.value_counts(array).to_pylist():
             counts[key][item["values"]] += item["counts"]
 
-    for batch in batches:
-        unit, status, stage = batch.column("unit"), batch.column("status"), batch.column("reject_stage")
+    def count(mask: Any) -> int:
+        return pc.sum(mask.cast(pa.int64())).as_py() or 0
+
+    for status, batch in batches:
+        unit, stage = batch.column("unit"), batch.column("reject_stage")
         is_doc, is_cand = pc.equal(unit, "document"), pc.equal(unit, "candidate")
         first = pc.is_valid(batch.column("document_usage"))  # each document's first row
-        documents += pc.sum(first.cast(pa.int64())).as_py() or 0
-        errored += pc.sum(pc.and_(first, pc.fill_null(batch.column("errored"), False)).cast(pa.int64())).as_py() or 0
+        documents += count(first)
+        errored += count(pc.and_(first, pc.fill_null(batch.column("errored"), False)))
         tally("doc_stage", stage.filter(is_doc))
         cands = batch.filter(is_cand)
-        tally("cand_status", cands.column("status"))
-        tally("cand_stage", cands.filter(pc.equal(cands.column("status"), "rejected")).column("reject_stage"))
-        accepted = cands.filter(pc.equal(cands.column("status"), "accepted"))
-        tally("domain", accepted.column("domain"))
-        tally("split", accepted.column("split"))
+        counts["cand_status"][status] += len(cands)
+        if status == "rejected":
+            tally("cand_stage", cands.column("reject_stage"))
+        else:
+            tally("domain", cands.column("domain"))
+            tally("split", cands.column("split"))
         ledger.add(batch.column("usage"))
         ledger.add(batch.column("document_usage"))
         quota = pc.fill_null(pc.equal(stage, "quota"), False)
         refused.add(batch.filter(pc.and_(quota, is_cand)).column("usage"))
         refused.add(batch.filter(pc.and_(quota, is_doc)).column("document_usage"))
-        refused_candidates += pc.sum(pc.and_(quota, is_cand).cast(pa.int64())).as_py() or 0
-        refused_documents += pc.sum(pc.and_(quota, is_doc).cast(pa.int64())).as_py() or 0
+        refused_candidates += count(pc.and_(quota, is_cand))
+        refused_documents += count(pc.and_(quota, is_doc))
         ids.append(batch.column("candidate_id"))
     n_ids = sum(len(a) for a in ids)
     distinct = pc.count_distinct(pa.chunked_array(ids, pa.string())).as_py() if ids else 0
@@ -157,7 +162,8 @@ def write_summary(cfg: Config, extra: dict[str, Any]) -> dict[str, Any]:
 
     def batches():
         for status in ("accepted", "rejected"):
-            yield from committed_batches(cfg, status, SUMMARY_COLUMNS)
+            for batch in committed_batches(cfg, status, SUMMARY_COLUMNS):
+                yield status, batch
 
     summary = summarize(batches())
     summary.update(extra)

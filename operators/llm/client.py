@@ -90,6 +90,10 @@ class StepStats:
 
         return _Logger
 
+    def install(self, engine) -> None:
+        """Make this the only stat logger of a vLLM engine built with stats on (`AsyncLLM` or `LLM.llm_engine`)."""
+        engine.logger_manager.stat_loggers = [self.factory()(None)]
+
     @property
     def mean_running(self) -> float:
         return self.running / self.steps if self.steps else 0.0
@@ -111,6 +115,7 @@ class VLLMClient:
         kwargs.update(engine.engine_kwargs)
         if engine.compact_json:
             kwargs["structured_outputs_config"] = compact_structured_outputs(kwargs.get("structured_outputs_config"))
+        kwargs.setdefault("disable_log_stats", step_stats is None)  # per-step stats only when asked for
         args = AsyncEngineArgs(model=engine.model, max_model_len=engine.max_model_len,
                                tensor_parallel_size=engine.tensor_parallel_size, **kwargs)
         self.max_model_len = engine.max_model_len
@@ -121,10 +126,11 @@ class VLLMClient:
         self._thread.start()
 
         async def make():  # inside the loop, so the engine's output handler runs on it
-            loggers = [step_stats.factory()] if step_stats is not None else None
-            return AsyncLLM.from_engine_args(args, stat_loggers=loggers)
+            return AsyncLLM.from_engine_args(args)
 
         self.engine = asyncio.run_coroutine_threadsafe(make(), self._loop).result()
+        if step_stats is not None:
+            step_stats.install(self.engine)
         self.tokenizer = self.engine.get_tokenizer()
 
     @staticmethod
@@ -198,6 +204,10 @@ class StepStats:
 
         return _Logger
 
+    def install(self, engine) -> None:
+        """Make this the only stat logger of a vLLM engine built with stats on (`AsyncLLM` or `LLM.llm_engine`)."""
+        engine.logger_manager.stat_loggers = [self.factory()(None)]
+
     @property
     def mean_running(self) -> float:
         return self.running / self.steps if self.steps else 0.0
@@ -219,6 +229,7 @@ class VLLMClient:
         kwargs.update(engine.engine_kwargs)
         if engine.compact_json:
             kwargs["structured_outputs_config"] = compact_structured_outputs(kwargs.get("structured_outputs_config"))
+        kwargs.setdefault("disable_log_stats", step_stats is None)  # per-step stats only when asked for
         args = AsyncEngineArgs(model=engine.model, max_model_len=engine.max_model_len,
                                tensor_parallel_size=engine.tensor_parallel_size, **kwargs)
         self.max_model_len = engine.max_model_len
@@ -229,10 +240,11 @@ class VLLMClient:
         self._thread.start()
 
         async def make():  # inside the loop, so the engine's output handler runs on it
-            loggers = [step_stats.factory()] if step_stats is not None else None
-            return AsyncLLM.from_engine_args(args, stat_loggers=loggers)
+            return AsyncLLM.from_engine_args(args)
 
         self.engine = asyncio.run_coroutine_threadsafe(make(), self._loop).result()
+        if step_stats is not None:
+            step_stats.install(self.engine)
         self.tokenizer = self.engine.get_tokenizer()
 
     @staticmethod
@@ -289,8 +301,11 @@ class VLLMClient:
             return []
         started = time.perf_counter()
         ids = [self.prompt_ids(r) for r in requests]  # in the caller's thread, while the engine works on others
-        coro = asyncio.gather(*(self._one(r, i) for r, i in zip(requests, ids)))
-        results = asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+        async def all_of_them() -> list[LLMResult]:
+            return await asyncio.gather(*(self._one(r, i) for r, i in zip(requests, ids)))
+
+        results = asyncio.run_coroutine_threadsafe(all_of_them(), self._loop).result()
         share = (time.perf_counter() - started) / len(requests)
         for r in results:
             r.seconds = share
