@@ -65,13 +65,15 @@ def record(n_docs: int) -> tuple[list[list[list[LLMRequest]]], object]:
     meta = {"prompts_version": "v", "models": "{}", "run_name": "bench"}
     runners = [GroupRunner(cfg.model_dump_json(), g.stages, i == 0, i == len(groups) - 1, meta, None, None)
                for i, g in enumerate(groups)]
+    from benchmarks import engine_overhead  # the module the config's client factory names (not __main__)
+
+    rec = engine_overhead.Recorder.shared
     size = cfg.engines["default"].batch_size
     for b, start in enumerate(range(0, len(texts), size)):
-        Recorder.shared.batch = b
+        rec.batch = b
         batch = rows.slice(start, size)
         for runner in runners:
             batch = runner(batch)
-    rec = Recorder.shared
     batches: list[list[list[LLMRequest]]] = [[] for _ in range(rec.batch + 1)]
     for b, reqs in rec.calls:
         batches[b].append(reqs)

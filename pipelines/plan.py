@@ -101,11 +101,16 @@ def load_ledger(path: str, cfg: Any) -> dict[str, dict[str, float]]:
     """Per-stage costs per accepted instance from a run's summary.json (or its output folder)."""
     if not path.endswith(".json"):
         path = path.rstrip("/") + "/summary.json"
-    fs = storage.fsspec_filesystem(path, cfg.storage)
-    target = storage.strip_scheme(path)
-    if not fs.exists(target):
-        raise PlanError(f"ledger {path}: no such file (run a pilot first, or give sizing.per_accepted estimates)")
-    summary = json.loads(fs.cat(target))
+    try:
+        fs = storage.fsspec_filesystem(path, cfg.storage)
+        target = storage.strip_scheme(path)
+        if not fs.exists(target):
+            raise PlanError(f"ledger {path}: no such file (run a pilot first, or give sizing.per_accepted estimates)")
+        summary = json.loads(fs.cat(target))
+    except PlanError:
+        raise
+    except Exception as exc:  # unreachable storage, no credentials, not JSON: one line, never a traceback
+        raise PlanError(f"ledger {path}: cannot be read ({type(exc).__name__}: {exc})") from None
     ledger = summary.get("ledger")
     if not ledger:
         raise PlanError(f"ledger {path}: this summary has no token ledger")
