@@ -12,11 +12,15 @@ Prints output tokens/s of each, the ratio b/a (median of the 3 pairs), and the m
 engine step (vLLM's scheduler stats).
 
     .venv/bin/python -m benchmarks.engine_overhead [N_DOCS]
+
+The recording is kept in `.cache/benchmarks/` and reused by later runs with the same N_DOCS (delete it to record
+again).
 """
 
 from __future__ import annotations
 
 import gc
+import pickle
 import statistics
 import sys
 import time
@@ -127,16 +131,28 @@ def bare_llm(cfg, stats: StepStats):
     from operators.llm.engine_config import compact_structured_outputs
 
     eng = cfg.engines["default"]
-    kwargs = dict(dtype="bfloat16", enable_prefix_caching=True, **eng.engine_kwargs)
+    kwargs = {"dtype": "bfloat16", "enable_prefix_caching": True, **eng.engine_kwargs}
     kwargs["structured_outputs_config"] = compact_structured_outputs(None)
     llm = LLM(model=eng.model, max_model_len=eng.max_model_len, disable_log_stats=False, **kwargs)
     stats.install(llm.llm_engine)
     return llm
 
 
+def recorded(n: int):
+    from pipelines.config import REPO_ROOT
+
+    path = REPO_ROOT / ".cache" / "benchmarks" / f"engine_overhead-{n}.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes()), load_config("local")
+    batches, cfg = record(n)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(batches))
+    return batches, cfg
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 12
-    batches, cfg = record(n)
+    batches, cfg = recorded(n)
     requests = [r for calls in batches for reqs in calls for r in reqs]
     in_flight = cfg.engines["default"].max_concurrent_batches
     a_stats, b_stats = StepStats(), StepStats()
