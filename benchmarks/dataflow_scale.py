@@ -126,19 +126,23 @@ def run_job(folder: Path, out: Path) -> dict:
     start_ray(cfg)
     try:
         DataContext.get_current().checkpoint_config = checkpoint_config(cfg)
-        t = time.perf_counter()
         actor, name = admission_service.start(cfg)
-        seeded = ray.get(actor.stats.remote())["seeded"]
-        seconds_to_seed = time.perf_counter() - t
+        seeding = ray.get(actor.stats.remote())
         groups = [Group(None, [ingest.STAGE, document_filter.STAGE, chunking.STAGE]),
                   Group(None, [STAND_IN, admission.STAGE])]
+        t = time.perf_counter()
         write(build_dataset(cfg, groups, name, admission_service.NAMESPACE), cfg)
+        pipeline_seconds = time.perf_counter() - t
         stats = admission_service.stop(cfg, actor)
+        t = time.perf_counter()
         summary = write_summary(cfg, {"mode": mode, "admission": stats})
+        summary_seconds = time.perf_counter() - t
     finally:
         ray.shutdown()
-    return {"seconds": time.perf_counter() - started, "seed_seconds": seconds_to_seed, "seeded": seeded,
-            "mode": mode, "documents": summary["documents_read"], "accepted": summary["accepted"],
+    return {"seconds": time.perf_counter() - started, "pipeline_seconds": pipeline_seconds,
+            "summary_seconds": summary_seconds, "seed_seconds": seeding["seed_seconds"], "seeded": seeding["seeded"],
+            "seeded_documents": seeding["seeded_documents"], "mode": mode,
+            "documents": summary["documents_read"], "accepted": summary["accepted"],
             "candidates": summary["candidates"]}
 
 
@@ -167,12 +171,13 @@ def main() -> None:
                 raise SystemExit(f"size {size}: the run failed")
             results.append(json.loads(line[7:]))
             r = results[-1]
-            print(f"{'restart of ' if restart else ''}{size:>9,d} documents: {r['seconds']:8.1f} s "
-                  f"({r['documents'] / r['seconds'] if not restart else 0:8.0f} rows/s), {r['candidates']:,} "
-                  f"candidates, {r['accepted']:,} accepted; admission seeded {r['seeded']:,} in "
-                  f"{r['seed_seconds']:.1f} s; peak RSS MiB: driver {r['memory_mib']['driver']}, "
-                  f"largest worker {r['memory_mib']['worker']}, admission actor {r['memory_mib']['admission']}",
-                  flush=True)
+            rate = "" if restart else f", {r['documents'] / r['pipeline_seconds']:,.0f} rows/s"
+            print(f"{'restart, ' if restart else ''}{size:,} documents: job {r['seconds']:.0f} s, pipeline "
+                  f"{r['pipeline_seconds']:.0f} s{rate}, summary {r['summary_seconds']:.1f} s; {r['candidates']:,} "
+                  f"candidates, {r['accepted']:,} accepted; admission seeded from {r['seeded']:,} accepted rows "
+                  f"and {r['seeded_documents']:,} document ids in {r['seed_seconds']:.1f} s; peak RSS MiB: driver "
+                  f"{r['memory_mib']['driver']}, largest worker {r['memory_mib']['worker']}, admission actor "
+                  f"{r['memory_mib']['admission']}", flush=True)
 
 
 if __name__ == "__main__":

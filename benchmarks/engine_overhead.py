@@ -11,7 +11,10 @@ recorded requests are replayed, on the real tiny model, through
 Prints output tokens/s of each, the ratio b/a (median of the 3 pairs), and the mean number of sequences running per
 engine step (vLLM's scheduler stats).
 
-    .venv/bin/python -m benchmarks.engine_overhead [N_DOCS]
+    .venv/bin/python -m benchmarks.engine_overhead [N_DOCS] [BATCH_SIZE]     # default: 12 documents, 3 per batch
+
+With the defaults the 12 documents make 4 batches, as many as the local engine keeps in flight
+(`max_concurrent_batches`), so the engine path runs as it does inside a long job.
 
 The recording is kept in `.cache/benchmarks/` and reused by later runs with the same N_DOCS (delete it to record
 again).
@@ -55,9 +58,10 @@ class Recorder:
         return self.client.run(requests)
 
 
-def record(n_docs: int) -> tuple[list[list[list[LLMRequest]]], object]:
+def record(n_docs: int, batch_size: int) -> tuple[list[list[list[LLMRequest]]], object]:
     """Run the pipeline's stages over `n_docs` sample documents; return, per batch, its calls in order."""
-    overrides = GREEDY + ["engines.default.client=benchmarks.engine_overhead:Recorder"]
+    overrides = GREEDY + ["engines.default.client=benchmarks.engine_overhead:Recorder",
+                          f"engines.default.batch_size={batch_size}"]
     overrides += [f"stages.{s}.sampling.max_attempts=1" for s in ("document_judge", "label", "synthesis",
                                                                      "self_containment", "faithfulness", "leakage",
                                                                      "rubric_judge", "discriminativeness")]
@@ -138,13 +142,13 @@ def bare_llm(cfg, stats: StepStats):
     return llm
 
 
-def recorded(n: int):
+def recorded(n: int, batch_size: int):
     from pipelines.config import REPO_ROOT
 
-    path = REPO_ROOT / ".cache" / "benchmarks" / f"engine_overhead-{n}.pkl"
+    path = REPO_ROOT / ".cache" / "benchmarks" / f"engine_overhead-{n}-{batch_size}.pkl"
     if path.exists():
-        return pickle.loads(path.read_bytes()), load_config("local")
-    batches, cfg = record(n)
+        return pickle.loads(path.read_bytes()), load_config("local", [f"engines.default.batch_size={batch_size}"])
+    batches, cfg = record(n, batch_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps(batches))
     return batches, cfg
@@ -152,7 +156,7 @@ def recorded(n: int):
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 12
-    batches, cfg = recorded(n)
+    batches, cfg = recorded(n, int(sys.argv[2]) if len(sys.argv) > 2 else 3)
     requests = [r for calls in batches for reqs in calls for r in reqs]
     in_flight = cfg.engines["default"].max_concurrent_batches
     a_stats, b_stats = StepStats(), StepStats()
@@ -161,11 +165,12 @@ def main() -> None:
     ceiling(llm, a_stats, requests[:2])  # warm-up (grammar compilation) outside the timings
     client.run(requests[:2])
     a_runs, b_runs = [], []
-    for _ in range(3):
+    for i in range(3):
         secs, toks = ceiling(llm, a_stats, requests)
         a_runs.append((secs, toks, a_stats.mean_running))
         secs, toks = engine_path(client, b_stats, batches, in_flight)
         b_runs.append((secs, toks, b_stats.mean_running))
+        print(f"pass {i + 1} of 3: (a) {a_runs[-1][0]:.1f} s, (b) {b_runs[-1][0]:.1f} s", file=sys.stderr, flush=True)
     c_secs, c_toks = old_path(llm, a_stats, batches)
     c_running = a_stats.mean_running
 

@@ -13,6 +13,7 @@ before each LLM stage, so no engine call is spent on documents or candidates tha
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable, Iterable
 
 import ray
@@ -71,10 +72,12 @@ class Admission:
         self.docs_seen = self.docs_errored = 0
         self.doc_ids: dict[str, str] = {}  # document id -> record_key of its first record
         self.seeded = self.replayed = 0
+        started = time.perf_counter()
         if seed_from is not None:
-            accepted, documents = seed_from()
+            accepted, documents = seed_from()  # streams: consumed here, batch by batch, never held as a list
             self.seeded = self.seed(accepted)
             self.doc_ids.update(documents)
+        self.seed_seconds = time.perf_counter() - started
         self.journal = journal() if journal is not None else None
         if self.journal is not None:
             for entry in self.journal.replay():
@@ -219,7 +222,9 @@ class Admission:
         return self.spent
 
     def stats(self) -> dict[str, Any]:
-        return {"accepted": dict(self.accepted), "target": self.target, "seeded": self.seeded, "replayed": self.replayed,
+        return {"accepted": dict(self.accepted), "target": self.target, "seeded": self.seeded,
+                "seeded_documents": len(self.doc_ids), "seed_seconds": round(self.seed_seconds, 2),
+                "replayed": self.replayed,
                 "docs_seen": self.docs_seen, "docs_errored": self.docs_errored}
 
 
