@@ -28,6 +28,11 @@ USAGE_TYPE = pa.list_(
     pa.struct([("stage", pa.string()), ("calls", pa.int64()), ("prompt_tokens", pa.int64()),
                ("cached_prompt_tokens", pa.int64()), ("output_tokens", pa.int64()), ("seconds", pa.float64())])
 )
+LEARNABILITY_TYPE = pa.struct([
+    ("k", pa.int32()), ("scores", pa.list_(pa.float64())), ("errors", pa.list_(pa.string())),
+    ("mean", pa.float64()), ("std", pa.float64()), ("share_above", pa.float64()),
+    ("answers", pa.list_(pa.string())), ("answer_hashes", pa.list_(pa.string())),
+])
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -53,6 +58,7 @@ OUTPUT_SCHEMA = pa.schema(
         ("flawed_answer", pa.string()),
         ("reference_score", pa.float64()),
         ("flawed_score", pa.float64()),
+        ("learnability", LEARNABILITY_TYPE),
         ("split", pa.string()),
         ("document_verdicts", VERDICTS_TYPE),
         ("verdicts", VERDICTS_TYPE),
@@ -85,13 +91,13 @@ def _doc_fields(doc: DocumentState) -> dict[str, Any]:
 
 
 def _candidate_fields(doc: DocumentState, cand: Candidate) -> dict[str, Any]:
-    chunk = doc.chunks[cand.chunk_index] if cand.chunk_index < len(doc.chunks) else None
+    chunk = next((c for c in doc.chunks if c.index == cand.chunk_index), None)
     status = cand.status
     stage, reason = cand.reject_stage, cand.reject_reason
+    if not doc.alive and status != "rejected":  # the document was rejected after its candidates were planned
+        status, stage, reason = "rejected", doc.reject_stage, doc.reject_reason
     if status == "pending":  # a stage forgot to decide: never let that pass as accepted
         status, stage, reason = "rejected", "pipeline", "candidate left undecided by the pipeline"
-    if not doc.alive and status != "rejected":
-        status, stage, reason = "rejected", doc.reject_stage, doc.reject_reason
     return {
         "unit": "candidate",
         "candidate_id": cand.candidate_id,
@@ -109,6 +115,7 @@ def _candidate_fields(doc: DocumentState, cand: Candidate) -> dict[str, Any]:
         "flawed_answer": cand.flawed_answer,
         "reference_score": cand.reference_score,
         "flawed_score": cand.flawed_score,
+        "learnability": cand.learnability.model_dump() if cand.learnability else None,
         "split": cand.split,
         "verdicts": [v.model_dump() for v in cand.verdicts],
         "usage": usage_rows(cand.usage),

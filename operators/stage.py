@@ -27,9 +27,15 @@ class StageConfig(Strict):
     enabled: bool = True
 
 
-class LLMStageConfig(StageConfig):
+class EngineUse(Strict):
+    """What an LLM stage's config holds: which engine pool its calls go to, and how they sample."""
+
     engine: str = Field("default", description="The engine pool (engines.<name>) this stage's calls go to.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+
+
+class LLMStageConfig(StageConfig, EngineUse):
+    pass
 
 
 class ChainError(ValueError):
@@ -61,10 +67,11 @@ class Stage:
     doc: str  # one line: what it decides
     reads: frozenset[str] = frozenset()  # document.<field> / candidate.<field> it needs set by stages before it
     writes: frozenset[str] = frozenset()
-    config: type[StageConfig] = StageConfig
+    config: type[Strict] = StageConfig  # a StageConfig; without a switch of its own when switched_by is set
     optional: bool = True  # may `stages.<name>.enabled=false` switch it off?
     verdicts: tuple[str, ...] = ()  # verdict names it records besides its own (e.g. admission: quota, dedup)
-    templates: tuple[str, ...] = ()  # prompt templates it renders (an LLM stage: its own name unless given)
+    templates: tuple[str, ...] | None = None  # prompt templates it renders (None: an LLM stage's own name)
+    switched_by: str | None = None  # runs exactly when that stage is enabled (its own config has no switch)
 
     def __post_init__(self) -> None:
         known = field_names("document") | field_names("candidate")
@@ -73,12 +80,15 @@ class Stage:
                 raise ValueError(f"stage {self.name}: {name!r} is no field of a document or a candidate")
         object.__setattr__(self, "reads", frozenset(self.reads))
         object.__setattr__(self, "writes", frozenset(self.writes))
-        if self.llm and not self.templates:
-            object.__setattr__(self, "templates", (self.name,))
+        if self.templates is None:
+            object.__setattr__(self, "templates", (self.name,) if self.llm else ())
 
     @property
     def llm(self) -> bool:
-        return issubclass(self.config, LLMStageConfig)
+        return issubclass(self.config, EngineUse)
+
+    def is_on(self, stages_cfg: Any) -> bool:
+        return getattr(stages_cfg, self.switched_by or self.name).enabled
 
     @property
     def verdict_names(self) -> tuple[str, ...]:
@@ -86,10 +96,11 @@ class Stage:
 
 
 def stage(name: str, run: Callable, doc: str, *, reads: Iterable[str] = (), writes: Iterable[str] = (),
-          config: type[StageConfig] = StageConfig, optional: bool = True, verdicts: tuple[str, ...] = (),
-          templates: tuple[str, ...] = ()) -> Stage:
+          config: type[Strict] = StageConfig, optional: bool = True, verdicts: tuple[str, ...] = (),
+          templates: tuple[str, ...] | None = None, switched_by: str | None = None) -> Stage:
     """Declare a stage (keyword arguments read as its contract)."""
-    return Stage(name, run, doc, frozenset(reads), frozenset(writes), config, optional, verdicts, templates)
+    return Stage(name, run, doc, frozenset(reads), frozenset(writes), config, optional, verdicts, templates,
+                 switched_by)
 
 
 # What the reader sets on every document before the first stage runs.
@@ -97,18 +108,14 @@ READ_FIELDS = frozenset({"document.record_key", "document.doc_id", "document.sou
                          "document.text", "document.read_error"})
 
 
-def enabled(flow: list[Stage], stages_cfg: Any) -> list[Stage]:
-    return [s for s in flow if getattr(stages_cfg, s.name).enabled]
-
-
 def check_chain(flow: list[Stage], stages_cfg: Any) -> list[Stage]:
     """The enabled stages, in order, once each one's reads are written by the reader or an enabled stage before
     it; otherwise a ChainError naming the stage, the field and the switch that broke the chain."""
-    writers = {f: s.name for s in reversed(flow) for f in s.writes}
+    writers = {f: s.switched_by or s.name for s in reversed(flow) for f in s.writes}  # the switch that turns it on
     available = set(READ_FIELDS)
     out = []
     for s in flow:
-        if not getattr(stages_cfg, s.name).enabled:
+        if not s.is_on(stages_cfg):
             if not s.optional:
                 raise ChainError(f"stages.{s.name}.enabled: the {s.name} stage cannot be disabled ({s.doc})")
             continue

@@ -14,6 +14,7 @@ from operators.stages import (
     chunking,
     contamination,
     discriminativeness,
+    learnability,
     document_filter,
     document_judge,
     faithfulness,
@@ -21,6 +22,7 @@ from operators.stages import (
     label,
     leakage,
     plan,
+    policy_answers,
     rubric_checks,
     rubric_judge,
     self_containment,
@@ -41,6 +43,8 @@ FLOW: list[Stage] = [
     leakage.STAGE,
     rubric_judge.STAGE,
     discriminativeness.STAGE,  # LLM: reference scores high, a flawed answer low
+    policy_answers.STAGE,  # LLM (the policy): K answers per question, when learnability is on
+    learnability.STAGE,  # LLM: the K answers' rewards have spread, the mean is in a band (off by default)
     contamination.STAGE,  # overlap with evaluation sets
     admission.STAGE,  # quotas, de-duplication, split
 ]

@@ -41,9 +41,15 @@ def _keywords(text: str, k: int) -> list[str]:
     return seen
 
 
+PERSONAS = ["A careful engineering student", "A curious retired teacher"]
+
+
 def synthesis(user: str, persona: str) -> dict:
+    """A passing instance from the document's words; each persona asks about other words (so a document's two
+    candidates are not near-duplicates), and the same document and persona always give the same question."""
     doc = _between(user, "document")
-    words = _keywords(doc, 10)
+    slot = PERSONAS.index(persona) if persona in PERSONAS else 0
+    words = _keywords(doc, 10 + 4 * len(PERSONAS))[4 * slot:]
     tag = hashlib.sha256((doc + persona).encode()).hexdigest()[:6]
     rubric = [{"criterion": f"Explains the role of {w} in the process described", "weight": 5 - i % 3,
                "polarity": "positive"} for i, w in enumerate(words[:6])]
@@ -72,6 +78,12 @@ class ScriptedClient:
     def __init__(self, engine=None):
         self.calls: dict[str, int] = {}
 
+    @staticmethod
+    def policy_answers(req: LLMRequest) -> list[str]:
+        """n answers to the question, every other one deliberately flawed: their rewards differ."""
+        question = req.messages[-1]["content"]
+        return [f"Answer {i} to: {question[:60]}" + (f" {FLAW_MARK}" if i % 2 else "") for i in range(req.sampling.n)]
+
     def answer(self, req: LLMRequest) -> dict:
         user = req.messages[-1]["content"]
         name = req.output.__name__
@@ -85,11 +97,15 @@ class ScriptedClient:
             domain = domains[int(hashlib.sha256(doc.encode()).hexdigest(), 16) % len(domains)]
             out = {"domain": domain}
             if name == "DomainPersonas":
-                out["personas"] = ["A careful engineering student", "A curious retired teacher"]
+                out["personas"] = list(PERSONAS)
             return out
         if name == "GeneratedInstance":
-            persona = re.search(r"Write as this person: (.*)", user).group(1).strip()
-            return synthesis(user, persona)
+            return synthesis(user, _between(user, "persona"))
+        if name == "RubricJudgement":
+            signs = re.findall(r"^\d+\. \[([+-])\d+\]", _between(user, "rubric"), re.M)
+            fails = req.stage in self.fail_stages
+            return {"met_means": ["good" if s == "+" else "bad" for s in signs], "reason": "scripted",
+                    "verdict": "no" if fails else "yes"}
         if name == "FlawedAnswer":
             return {"answer": f"It is mostly about luck. {FLAW_MARK}"}
         if name == "CriterionJudgement":
@@ -102,6 +118,10 @@ class ScriptedClient:
         out = []
         for req in requests:
             self.calls[req.stage] = self.calls.get(req.stage, 0) + 1
+            if req.output is None:
+                texts = self.policy_answers(req)
+                out.append(LLMResult(None, None, texts[0], 1, sum(len(t) // 4 for t in texts), texts))
+                continue
             text = json.dumps(self.answer(req), separators=(",", ":"))
             value, error = parse_output(text, "stop", req.output)
             prompt_chars = sum(len(m["content"]) for m in req.messages)  # ~4 characters a token: a stand-in count

@@ -33,7 +33,8 @@ def test_gpu_ask_on_cpu_only_cluster_names_the_stage():
 
 
 def test_too_many_minimum_actors():
-    cfg = load_config("local", ["engines.default.min_actors=2", "engines.default.max_actors=2"])
+    cfg = load_config("local", ["engines.default.min_actors=2", "engines.default.max_actors=2",
+                                "engines.default.num_cpus=1"])
     with pytest.raises(ResourceError, match="ask 2.5 CPU in all; the cluster has 2 CPU"):
         check_schedulable(cfg, pools(cfg), CPU_NODE)
 

@@ -1,7 +1,7 @@
 """The one pattern every LLM stage shares: render a prompt per item, send all of a batch at once, pair results.
 
 Each call is charged to the item it was made for (the token ledger): a document, a candidate, or for a tuple such as
-(document, candidate) its last element."""
+(document, candidate) its last document or candidate."""
 
 from __future__ import annotations
 
@@ -22,34 +22,36 @@ def ask(
     ctx: StageContext,
     items: Sequence[T],
     values: Callable[[T], dict[str, Any]],
-    output: type[BaseModel],
+    output: type[BaseModel] | None,
     *,
-    schema: dict[str, Any] | None = None,
+    schema: dict[str, Any] | Callable[[T], dict[str, Any]] | None = None,
     template: str | None = None,
     sampling: SamplingConfig | None = None,
+    messages: Callable[[T], list[dict[str, str]]] | None = None,
 ) -> list[tuple[T, LLMResult]]:
     """One batched engine call for `items`: `values(item)` fills the template (the stage's own by default), the
-    stage's sampling applies unless another is given."""
+    stage's sampling applies unless another is given; `schema` is one JSON schema or a function of the item.
+    `output=None` asks for free text (no grammar); `messages(item)` then may give the chat itself, no template."""
     if not items:
         return []
     if ctx.llm is None:
         raise RuntimeError(f"stage {ctx.stage} needs an engine but its operator has none")
     params = sampling or ctx.conf.sampling
     name = template or ctx.stage
-    requests = [
-        LLMRequest(render(name, ctx.prompts_dir, **values(item)), output, params, schema, stage=ctx.stage,
-                   owner=owner_of(item))
-        for item in items
-    ]
+    schema_of = schema if callable(schema) else (lambda _: schema)
+    chat = messages or (lambda item: render(name, ctx.prompts_dir, **values(item)))
+    requests = [LLMRequest(chat(item), output, params, schema_of(item), stage=ctx.stage, owner=owner_of(item))
+                for item in items]
     results = ctx.llm.run(requests)
     charge(requests, results)
     return list(zip(items, results))
 
 
 def owner_of(item: Any) -> Any:
-    """What a call for `item` is charged to: the item, or a tuple's last element (the candidate of (doc, cand))."""
-    owner = item[-1] if isinstance(item, tuple) else item
-    return owner if hasattr(owner, "usage") else None
+    """What a call for `item` is charged to: the item, or in a tuple the last document or candidate (the candidate
+    of (doc, cand), the document of (doc, chunk))."""
+    parts = reversed(item) if isinstance(item, tuple) else (item,)
+    return next((p for p in parts if hasattr(p, "usage")), None)
 
 
 def llm_failure(what: str, result: LLMResult) -> str:

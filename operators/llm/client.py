@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -37,7 +37,7 @@ Messages = list[dict[str, str]]
 @dataclass
 class LLMRequest:
     messages: Messages
-    output: type[BaseModel]
+    output: type[BaseModel] | None  # None: free text (no grammar, nothing to validate), e.g. a policy's answers
     sampling: SamplingConfig
     schema: dict[str, Any] | None = None  # a tighter JSON schema than output's own (enums, bounds from config)
     stage: str = ""  # who asks (the ledger counts per stage)
@@ -54,6 +54,7 @@ class LLMResult:
     prompt_tokens: int = 0  # over all attempts (a retry sends its prompt again)
     cached_prompt_tokens: int = 0  # of prompt_tokens, those vLLM served from its prefix cache
     seconds: float = 0.0  # this request's share of the wall time of the run() call it was part of
+    texts: list[str] = field(default_factory=list)  # every completion of a free-text request (sampling.n of them)
 
 
 class EngineFailure(RuntimeError):
@@ -119,7 +120,7 @@ class VLLMClient:
         args = AsyncEngineArgs(model=engine.model, max_model_len=engine.max_model_len,
                                tensor_parallel_size=engine.tensor_parallel_size, **kwargs)
         self.max_model_len = engine.max_model_len
-        self.chat_template_kwargs = dict(getattr(engine, "chat_template_kwargs", None) or {})
+        self.chat_template_kwargs = dict(engine.chat_template_kwargs)
         self._ids = itertools.count()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="vllm-engine-loop", daemon=True)
@@ -138,8 +139,11 @@ class VLLMClient:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
+        final = RequestOutputKind.FINAL_ONLY  # no intermediate outputs to build and pass around
+        if req.output is None:
+            return SamplingParams(**req.sampling.vllm_kwargs(attempt), output_kind=final)
         schema = req.schema or req.output.model_json_schema()
-        return SamplingParams(**req.sampling.vllm_kwargs(attempt), output_kind=RequestOutputKind.FINAL_ONLY,
+        return SamplingParams(**req.sampling.vllm_kwargs(attempt), output_kind=final,
                               structured_outputs=StructuredOutputsParams(json=schema))
 
     def prompt_ids(self, req: LLMRequest) -> list[int]:
@@ -164,13 +168,18 @@ class VLLMClient:
                     final = out
             except Exception as exc:
                 raise EngineFailure(f"vLLM engine failed: {type(exc).__name__}: {exc}") from exc
-            comp = final.outputs[0]
-            result.value, result.error = parse_output(comp.text, comp.finish_reason, req.output)
-            result.text = comp.text
             result.attempts += 1
-            result.output_tokens += len(comp.token_ids)
             result.prompt_tokens += len(ids)
             result.cached_prompt_tokens += final.num_cached_tokens or 0
+            if req.output is None:  # free text: every completion is an answer, none is retried
+                result.texts = [c.text for c in final.outputs]
+                result.text = result.texts[0] if result.texts else ""
+                result.output_tokens += sum(len(c.token_ids) for c in final.outputs)
+                break
+            comp = final.outputs[0]
+            result.value, result.error = parse_output(comp.text, comp.finish_reason, req.output, req.schema)
+            result.text = comp.text
+            result.output_tokens += len(comp.token_ids)
             if result.error is None:
                 break
         return result
@@ -233,7 +242,7 @@ class VLLMClient:
         args = AsyncEngineArgs(model=engine.model, max_model_len=engine.max_model_len,
                                tensor_parallel_size=engine.tensor_parallel_size, **kwargs)
         self.max_model_len = engine.max_model_len
-        self.chat_template_kwargs = dict(getattr(engine, "chat_template_kwargs", None) or {})
+        self.chat_template_kwargs = dict(engine.chat_template_kwargs)
         self._ids = itertools.count()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="vllm-engine-loop", daemon=True)
@@ -252,8 +261,11 @@ class VLLMClient:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
+        final = RequestOutputKind.FINAL_ONLY  # no intermediate outputs to build and pass around
+        if req.output is None:
+            return SamplingParams(**req.sampling.vllm_kwargs(attempt), output_kind=final)
         schema = req.schema or req.output.model_json_schema()
-        return SamplingParams(**req.sampling.vllm_kwargs(attempt), output_kind=RequestOutputKind.FINAL_ONLY,
+        return SamplingParams(**req.sampling.vllm_kwargs(attempt), output_kind=final,
                               structured_outputs=StructuredOutputsParams(json=schema))
 
     def prompt_ids(self, req: LLMRequest) -> list[int]:
@@ -278,13 +290,18 @@ class VLLMClient:
                     final = out
             except Exception as exc:
                 raise EngineFailure(f"vLLM engine failed: {type(exc).__name__}: {exc}") from exc
-            comp = final.outputs[0]
-            result.value, result.error = parse_output(comp.text, comp.finish_reason, req.output)
-            result.text = comp.text
             result.attempts += 1
-            result.output_tokens += len(comp.token_ids)
             result.prompt_tokens += len(ids)
             result.cached_prompt_tokens += final.num_cached_tokens or 0
+            if req.output is None:  # free text: every completion is an answer, none is retried
+                result.texts = [c.text for c in final.outputs]
+                result.text = result.texts[0] if result.texts else ""
+                result.output_tokens += sum(len(c.token_ids) for c in final.outputs)
+                break
+            comp = final.outputs[0]
+            result.value, result.error = parse_output(comp.text, comp.finish_reason, req.output, req.schema)
+            result.text = comp.text
+            result.output_tokens += len(comp.token_ids)
             if result.error is None:
                 break
         return result

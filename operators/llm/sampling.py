@@ -26,6 +26,7 @@ class SamplingConfig(Strict):
     frequency_penalty: float = Field(0.0, ge=-2, le=2)
     presence_penalty: float = Field(0.0, ge=-2, le=2)
     seed: int | None = None
+    n: int = Field(1, ge=1, description="Completions per request (one prompt computed once for all of them).")
     max_attempts: int = Field(1, ge=1, le=5, description="Calls per item when its output does not validate.")
     retry_temperature: float = Field(
         0.3, ge=0,

@@ -33,6 +33,10 @@ class TooManyErrors(RuntimeError):
     that as its own UserCodeException without the cause, so the driver asks the service (`spent_budget`)."""
 
 
+class ServiceUnavailable(RuntimeError):
+    """The service could not rebuild its state (the committed output or its journal could not be read)."""
+
+
 class QuotaConfig(Strict):
     per_domain: dict[str, int] = Field(default_factory=dict, description="Target accepted instances per domain.")
     default: int | None = Field(None, ge=1, description="Target for domains not listed.")
@@ -72,17 +76,31 @@ class Admission:
         self.docs_seen = self.docs_errored = 0
         self.doc_ids: dict[str, str] = {}  # document id -> record_key of its first record
         self.seeded = self.replayed = 0
+        self.journal: Journal | None = None
+        self.unavailable: str | None = None
         started = time.perf_counter()
-        if seed_from is not None:
-            accepted, documents = seed_from()  # streams: consumed here, batch by batch, never held as a list
-            self.seeded = self.seed(accepted)
-            self.doc_ids.update(documents)
+        try:
+            if seed_from is not None:
+                accepted, documents = seed_from()  # streams: consumed here, batch by batch, never held as a list
+                self.seeded = self.seed(accepted)
+                self.doc_ids.update(documents)
+            self.journal = journal() if journal is not None else None
+            if self.journal is not None:
+                for entry in self.journal.replay():
+                    self._apply(entry)
+                    self.replayed += 1
+        except Exception as exc:  # refuse to decide from a partial state; the driver reports this in one line
+            text = str(exc).splitlines()[0] if str(exc) else ""
+            self.unavailable = f"admission state could not be rebuilt: {type(exc).__name__}: {text}"[:500]
         self.seed_seconds = time.perf_counter() - started
-        self.journal = journal() if journal is not None else None
-        if self.journal is not None:
-            for entry in self.journal.replay():
-                self._apply(entry)
-                self.replayed += 1
+
+    def health(self) -> str | None:
+        """None when the service can decide; else why it cannot."""
+        return self.unavailable
+
+    def _ready(self) -> None:
+        if self.unavailable:
+            raise ServiceUnavailable(self.unavailable)
 
     def _apply(self, entry: dict) -> None:
         """Re-apply one journal entry: the same state changes the original call made, without re-deciding."""
@@ -110,6 +128,7 @@ class Admission:
         return self.quota.get(domain, self.default_quota)
 
     def full_domains(self) -> list[str]:
+        self._ready()
         return [d for d, n in self.accepted.items() if (lim := self._limit(d)) is not None and n >= lim]
 
     def target_met(self) -> str | None:
@@ -122,6 +141,7 @@ class Admission:
         """Asked before an LLM stage runs on a batch: (why all work stops, or None; the domains whose quota is met).
         The batch's documents are being processed, so they are not written yet: candidates admitted for them earlier
         in this attempt (a batch Ray retries) give up their place first, and are decided afresh if they get there."""
+        self._ready()
         withdrawn = [cid for key in record_keys for cid in self.by_record.pop(key, [])]
         for cid in withdrawn:
             self._unregister(cid)
@@ -164,6 +184,7 @@ class Admission:
         """For each (doc_id, record_key): None if this record owns the id, else the record_key that owns it.
         The first record to claim an id owns it, now and after a restart (ownership is rebuilt from the output
         and the journal)."""
+        self._ready()
         out, new = [], []
         for doc_id, record_key in items:
             if doc_id not in self.doc_ids:
@@ -177,6 +198,7 @@ class Admission:
         """For each (candidate_id, domain, question[, record_key]): (admitted, stage, reason). Admitted ones are
         registered. A candidate asked about again (Ray retried its batch) gives up its earlier place and is decided
         afresh, so a retry neither counts twice against a quota nor is rejected as a duplicate of itself."""
+        self._ready()
         out, withdrawn, admitted = [], [], []
         for cid, domain, question, *record_key in items:
             if cid in self.admitted:
@@ -206,6 +228,7 @@ class Admission:
 
     def report_documents(self, seen: int, errored: int) -> None:
         """Count documents; raise when errored ones exceed the configured share (after a minimum sample)."""
+        self._ready()
         self.docs_seen += seen
         self.docs_errored += errored
         self._log(seen=seen, errored=errored)

@@ -15,7 +15,7 @@ from operators.llm.engine_config import EngineConfig
 from operators.llm.sampling import SamplingConfig
 from operators.reward import GRADER_SAMPLING
 from operators.rubric import RubricSpec
-from operators.stage import ChainError, LLMStageConfig, check_chain
+from operators.stage import ChainError, EngineUse, check_chain
 from pipelines.ares import FLOW
 from pipelines.plan import SizingConfig
 
@@ -85,6 +85,10 @@ class RayConfig(Strict):
         0.1, ge=0, le=1, description="Abort when more than this share of documents raised errors."
     )
     max_retries: int = Field(3, ge=0, description="Retries of a task or actor that died (node loss, OOM kill).")
+    admission_resources: dict[str, float] = Field(
+        default_factory=dict, description="Custom Ray resources the admission actor asks for, e.g. {on_demand: 0.01} "
+                                          "to keep it off spot nodes; by default Ray places it (no CPU asked)."
+    )
 
 
 class Config(Strict):
@@ -126,9 +130,9 @@ class Config(Strict):
                 raise ConfigError(f"sizing.per_accepted.{name}: not an enabled LLM stage")
         return self
 
-    def llm_stages(self) -> dict[str, LLMStageConfig]:
-        """The enabled LLM stages' configs by stage name."""
-        return {s.name: c for s in FLOW if isinstance(c := getattr(self.stages, s.name), LLMStageConfig) and c.enabled}
+    def llm_stages(self) -> dict[str, EngineUse]:
+        """The LLM stages that run, their configs by stage name."""
+        return {s.name: getattr(self.stages, s.name) for s in FLOW if s.llm and s.is_on(self.stages)}
 
     def active_stages(self):
         """The enabled stages, in flow order."""
