@@ -51,10 +51,10 @@ class LLMResult:
     text: str = ""
     attempts: int = 1  # engine calls made for this request (retries included)
     output_tokens: int = 0  # over all attempts
+    texts: list[str] = field(default_factory=list)  # every completion of a free-text request (sampling.n of them)
     prompt_tokens: int = 0  # over all attempts (a retry sends its prompt again)
     cached_prompt_tokens: int = 0  # of prompt_tokens, those vLLM served from its prefix cache
     seconds: float = 0.0  # this request's share of the wall time of the run() call it was part of
-    texts: list[str] = field(default_factory=list)  # every completion of a free-text request (sampling.n of them)
 
 
 class EngineFailure(RuntimeError):
@@ -183,134 +183,6 @@ class VLLMClient:
             if result.error is None:
                 break
         return result
-
-    def run(self, requests: list[LLMRequest]) -> list[LLMResult]: ...
-
-
-class StepStats:
-    """vLLM stat logger that counts engine steps and the sequences running in each (benchmarks read it)."""
-
-    def __init__(self) -> None:
-        self.steps = 0
-        self.running = 0
-
-    def factory(self):
-        from vllm.v1.metrics.loggers import StatLoggerBase
-
-        stats = self
-
-        class _Logger(StatLoggerBase):
-            def __init__(self, vllm_config, engine_index: int = 0):
-                pass
-
-            def record(self, scheduler_stats, iteration_stats, mm_cache_stats=None, engine_idx: int = 0):
-                if scheduler_stats is not None and iteration_stats is not None:
-                    stats.steps += 1
-                    stats.running += scheduler_stats.num_running_reqs
-
-            def log_engine_initialized(self):
-                pass
-
-        return _Logger
-
-    def install(self, engine) -> None:
-        """Make this the only stat logger of a vLLM engine built with stats on (`AsyncLLM` or `LLM.llm_engine`)."""
-        engine.logger_manager.stat_loggers = [self.factory()(None)]
-
-    @property
-    def mean_running(self) -> float:
-        return self.running / self.steps if self.steps else 0.0
-
-    def reset(self) -> None:
-        self.steps = self.running = 0
-
-
-class VLLMClient:
-    """Owns one vLLM `AsyncLLM`; lives inside a Ray Data actor (one per pool member)."""
-
-    def __init__(self, engine: EngineConfig, step_stats: StepStats | None = None):
-        from vllm import AsyncEngineArgs
-        from vllm.v1.engine.async_llm import AsyncLLM
-
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from a local folder, never from a hub
-        kwargs: dict[str, Any] = dict(dtype="bfloat16", enable_prefix_caching=True)
-        kwargs.update(engine.engine_kwargs)
-        if engine.compact_json:
-            kwargs["structured_outputs_config"] = compact_structured_outputs(kwargs.get("structured_outputs_config"))
-        kwargs.setdefault("disable_log_stats", step_stats is None)  # per-step stats only when asked for
-        args = AsyncEngineArgs(model=engine.model, max_model_len=engine.max_model_len,
-                               tensor_parallel_size=engine.tensor_parallel_size, **kwargs)
-        self.max_model_len = engine.max_model_len
-        self.chat_template_kwargs = dict(engine.chat_template_kwargs)
-        self._ids = itertools.count()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="vllm-engine-loop", daemon=True)
-        self._thread.start()
-
-        async def make():  # inside the loop, so the engine's output handler runs on it
-            return AsyncLLM.from_engine_args(args)
-
-        self.engine = asyncio.run_coroutine_threadsafe(make(), self._loop).result()
-        if step_stats is not None:
-            step_stats.install(self.engine)
-        self.tokenizer = self.engine.get_tokenizer()
-
-    @staticmethod
-    def sampling_params(req: LLMRequest, attempt: int):
-        from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
-
-        final = RequestOutputKind.FINAL_ONLY  # no intermediate outputs to build and pass around
-        if req.output is None:
-            return SamplingParams(**req.sampling.vllm_kwargs(attempt), output_kind=final)
-        schema = req.schema or req.output.model_json_schema()
-        return SamplingParams(**req.sampling.vllm_kwargs(attempt), output_kind=final,
-                              structured_outputs=StructuredOutputsParams(json=schema))
-
-    def prompt_ids(self, req: LLMRequest) -> list[int]:
-        """The prompt's token ids (chat template applied), computed once per request."""
-        ids = self.tokenizer.apply_chat_template(req.messages, add_generation_prompt=True, tokenize=True,
-                                                 **self.chat_template_kwargs)
-        if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # transformers may return a BatchEncoding
-            ids = ids["input_ids"]
-        return list(ids)
-
-    async def _one(self, req: LLMRequest, ids: list[int]) -> LLMResult:
-        """One request to the end: its attempts, parsed and validated."""
-        if len(ids) + req.sampling.max_tokens > self.max_model_len:
-            return LLMResult(None, f"prompt of {len(ids)} tokens + max_tokens {req.sampling.max_tokens} exceeds "
-                                   f"max_model_len {self.max_model_len}", attempts=0)
-        result = LLMResult(None, None, attempts=0)
-        for attempt in range(req.sampling.max_attempts):
-            final = None
-            try:
-                async for out in self.engine.generate({"prompt_token_ids": ids}, self.sampling_params(req, attempt),
-                                                      f"r{next(self._ids)}"):
-                    final = out
-            except Exception as exc:
-                raise EngineFailure(f"vLLM engine failed: {type(exc).__name__}: {exc}") from exc
-            result.attempts += 1
-            result.prompt_tokens += len(ids)
-            result.cached_prompt_tokens += final.num_cached_tokens or 0
-            if req.output is None:  # free text: every completion is an answer, none is retried
-                result.texts = [c.text for c in final.outputs]
-                result.text = result.texts[0] if result.texts else ""
-                result.output_tokens += sum(len(c.token_ids) for c in final.outputs)
-                break
-            comp = final.outputs[0]
-            result.value, result.error = parse_output(comp.text, comp.finish_reason, req.output, req.schema)
-            result.text = comp.text
-            result.output_tokens += len(comp.token_ids)
-            if result.error is None:
-                break
-        return result
-
-    async def run_async(self, requests: list[LLMRequest], ids: list[list[int]] | None = None) -> list[LLMResult]:
-        """All requests at once on the engine's loop; `ids` are their prompt token ids when already computed."""
-        ids = ids if ids is not None else [self.prompt_ids(r) for r in requests]
-        coro = asyncio.gather(*(self._one(r, i) for r, i in zip(requests, ids)))
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
     def run(self, requests: list[LLMRequest]) -> list[LLMResult]:
         """Blocking; safe to call from several threads at once (each call's requests join the running engine)."""
