@@ -121,10 +121,7 @@ class VLLMClient:
                                tensor_parallel_size=engine.tensor_parallel_size, **kwargs)
         self.max_model_len = engine.max_model_len
         self.chat_template_kwargs = dict(engine.chat_template_kwargs)
-        self._ids = itertools.count()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="vllm-engine-loop", daemon=True)
-        self._thread.start()
+        self._start_loop()
 
         async def make():  # inside the loop, so the engine's output handler runs on it
             return AsyncLLM.from_engine_args(args)
@@ -133,6 +130,13 @@ class VLLMClient:
         if step_stats is not None:
             step_stats.install(self.engine)
         self.tokenizer = self.engine.get_tokenizer()
+
+    def _start_loop(self) -> None:
+        """The event loop the engine lives on, on a thread of its own."""
+        self._ids = itertools.count()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="vllm-engine-loop", daemon=True)
+        self._thread.start()
 
     @staticmethod
     def sampling_params(req: LLMRequest, attempt: int):
