@@ -2,12 +2,15 @@
 
 Rows are written under `<output>/accepted/` and `<output>/rejected/` by status. A document rejected before it had
 candidates (unreadable, filtered) is kept as a `unit="document"` row in `rejected/`: nothing disappears silently.
+
+The token ledger is written with the rows: `usage` holds the engine calls made for a row's candidate, per stage;
+`document_usage` the calls made for the document itself (judge, label), on the document's first row only (null on
+its other rows), so that a sum over rows counts each call once and its non-null count is the number of documents.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Any
 
 import pyarrow as pa
@@ -21,6 +24,10 @@ VERDICTS_TYPE = pa.list_(
     pa.struct([("stage", pa.string()), ("passed", pa.bool_()), ("reason", pa.string()), ("score", pa.float64())])
 )
 
+USAGE_TYPE = pa.list_(
+    pa.struct([("stage", pa.string()), ("calls", pa.int64()), ("prompt_tokens", pa.int64()),
+               ("cached_prompt_tokens", pa.int64()), ("output_tokens", pa.int64()), ("seconds", pa.float64())])
+)
 LEARNABILITY_TYPE = pa.struct([
     ("k", pa.int32()), ("scores", pa.list_(pa.float64())), ("errors", pa.list_(pa.string())),
     ("mean", pa.float64()), ("std", pa.float64()), ("share_above", pa.float64()),
@@ -56,11 +63,17 @@ OUTPUT_SCHEMA = pa.schema(
         ("document_verdicts", VERDICTS_TYPE),
         ("verdicts", VERDICTS_TYPE),
         ("errored", pa.bool_()),
+        ("usage", USAGE_TYPE),
+        ("document_usage", USAGE_TYPE),
         ("prompts_version", pa.string()),
         ("models", pa.string()),
         ("run_name", pa.string()),
     ]
 )
+
+
+def usage_rows(usage: dict) -> list[dict[str, Any]]:
+    return [{"stage": stage, **u.model_dump()} for stage, u in usage.items()]
 
 
 def _doc_fields(doc: DocumentState) -> dict[str, Any]:
@@ -105,13 +118,14 @@ def _candidate_fields(doc: DocumentState, cand: Candidate) -> dict[str, Any]:
         "learnability": cand.learnability.model_dump() if cand.learnability else None,
         "split": cand.split,
         "verdicts": [v.model_dump() for v in cand.verdicts],
+        "usage": usage_rows(cand.usage),
     }
 
 
 def to_rows(doc: DocumentState, meta: dict[str, Any]) -> list[dict[str, Any]]:
     base = {**_doc_fields(doc), **meta}
     if not doc.candidates:
-        return [
+        rows = [
             {
                 **base,
                 "unit": "document",
@@ -119,36 +133,17 @@ def to_rows(doc: DocumentState, meta: dict[str, Any]) -> list[dict[str, Any]]:
                 "status": "rejected",
                 "reject_stage": doc.reject_stage or "pipeline",
                 "reject_reason": doc.reject_reason or "document produced no candidates",
+                "usage": [],
             }
         ]
-    return [{**base, **_candidate_fields(doc, c)} for c in doc.candidates]
+    else:
+        rows = [{**base, **_candidate_fields(doc, c)} for c in doc.candidates]
+    rows[0]["document_usage"] = usage_rows(doc.usage)
+    return rows
 
 
 def to_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA)
-
-
-def summarize(table: pa.Table) -> dict[str, Any]:
-    """Counts from the written output (columns unit, status, reject_stage, record_key, domain, split, errored)."""
-    rows = table.to_pylist()
-    docs = {r["record_key"] for r in rows}
-    cands = [r for r in rows if r["unit"] == "candidate"]
-    accepted = [r for r in cands if r["status"] == "accepted"]
-    rejected = [r for r in cands if r["status"] == "rejected"]
-    doc_rejects = [r for r in rows if r["unit"] == "document"]
-    return {
-        "documents_read": len(docs),
-        "documents_rejected_before_candidates": len(doc_rejects),
-        "documents_rejected_by_stage": dict(Counter(r["reject_stage"] for r in doc_rejects)),
-        "documents_errored": len({r["record_key"] for r in rows if r["errored"]}),
-        "candidates": len(cands),
-        "accepted": len(accepted),
-        "rejected": len(rejected),
-        "rejected_by_stage": dict(Counter(r["reject_stage"] for r in rejected)),
-        "accepted_by_domain": dict(Counter(r["domain"] for r in accepted)),
-        "accepted_by_split": dict(Counter(r["split"] for r in accepted)),
-        "acceptance_rate": round(len(accepted) / len(cands), 4) if cands else None,
-    }
 
 
 def dumps_models(models: dict[str, str]) -> str:

@@ -8,20 +8,26 @@ disagrees with the sign, a pitfall phrased as the good behaviour ("Avoids X" wit
 with no positive weight is a `RubricError` naming the item, never a silently wrong number. A judge output that does not parse is retried (the engine's `max_attempts`)
 and then reported as an error for that criterion: it is never counted as "not met", and a result with any errored
 criterion has `score = None` (its `partial_score` over the judged criteria is there for inspection only).
+
+The grader's prompt puts what all criteria of a response share first (instructions, question, response) and the
+criterion last, so vLLM's prefix cache computes the shared part once per response, not once per criterion. With
+`explanations=False` the grader answers `{"criteria_met": ...}` alone: a few output tokens per criterion instead of
+a sentence (see `benchmarks/criterion_grading.py` for what each saves).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from pydantic import BaseModel
 
 from operators.llm.client import LLMClient, LLMRequest
+from operators.llm.ledger import charge
 from operators.llm.sampling import SamplingConfig
 from operators.rubric import RubricError, check_scorable
 from operators.templates import render
-from operators.schemas import CriterionJudgement, RubricItem
+from operators.schemas import CriterionJudgement, CriterionMet, RubricItem
 
 
 GRADER_SAMPLING = SamplingConfig(max_tokens=160, temperature=0.0, max_attempts=3)
@@ -51,6 +57,16 @@ class ScoreItem:
     question: str
     response: str
     rubric: Sequence[RubricItem]
+    owner: Any = None  # what the grading calls are charged to in the token ledger (a candidate), if anything
+
+
+def grader_request(question: str, response: str, criterion: str, sampling: SamplingConfig,
+                   prompts_dir: str | None = None, explanations: bool = True, stage: str = "reward",
+                   owner: Any = None) -> LLMRequest:
+    """One criterion's grading call: the shared part (instructions, question, response) first, the criterion last."""
+    messages = render("criterion_grader", prompts_dir, question=question, response=response, criterion=criterion)
+    return LLMRequest(messages, CriterionJudgement if explanations else CriterionMet, sampling, stage=stage,
+                      owner=owner)
 
 
 def normalized_score(weights_met: Sequence[tuple[int, bool]]) -> float | None:
@@ -75,9 +91,11 @@ def score_many(
     sampling: SamplingConfig | None = None,
     prompts_dir: str | None = None,
     stage: str = "reward",
+    explanations: bool = True,
 ) -> list[RewardResult]:
     """Score many (question, response, rubric) items with one batched judge call over all their criteria.
-    Every rubric is checked first (`RubricError` names the item and the criterion)."""
+    Every rubric is checked first (`RubricError` names the item and the criterion). `explanations=False`: verdicts
+    only (no explanation is asked for or returned)."""
     for i, item in enumerate(items):
         try:
             check_scorable(item.rubric)
@@ -87,22 +105,19 @@ def score_many(
     requests, owners = [], []
     for i, item in enumerate(items):
         for k, crit in enumerate(item.rubric):
-            messages = render(
-                "criterion_grader", prompts_dir, question=item.question, response=item.response,
-                criterion=crit.criterion,
-            )
-            requests.append(LLMRequest(messages, CriterionJudgement, sampling, stage=stage))
+            requests.append(grader_request(item.question, item.response, crit.criterion, sampling, prompts_dir,
+                                           explanations, stage, item.owner))
             owners.append((i, k))
     results = judge.run(requests) if requests else []
+    charge(requests, results)
     per_item: list[list[CriterionVerdict | None]] = [[None] * len(item.rubric) for item in items]
     for (i, k), res in zip(owners, results):
         crit = items[i].rubric[k]
         if res.value is None:
             v = CriterionVerdict(criterion=crit.criterion, weight=crit.weight, met=None, error=res.error)
         else:
-            j: CriterionJudgement = res.value  # type: ignore[assignment]
-            v = CriterionVerdict(criterion=crit.criterion, weight=crit.weight, met=j.criteria_met,
-                                 explanation=j.explanation)
+            v = CriterionVerdict(criterion=crit.criterion, weight=crit.weight, met=res.value.criteria_met,
+                                 explanation=getattr(res.value, "explanation", None))
         per_item[i][k] = v
     return [aggregate(item.rubric, per_item[i]) for i, item in enumerate(items)]  # type: ignore[arg-type]
 

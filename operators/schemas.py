@@ -49,5 +49,11 @@ class CriterionJudgement(LLMOutput):
     criteria_met: bool
 
 
+class CriterionMet(LLMOutput):
+    """The grader's verdict alone, when no explanation is asked for (fewer output tokens per criterion)."""
+
+    criteria_met: bool
+
+
 class FlawedAnswer(LLMOutput):
     answer: str = Field(min_length=1)

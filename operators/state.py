@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from operators.learnability import Learnability
+from operators.llm.ledger import Usage
 from operators.schemas import RubricItem
 
 
@@ -30,6 +31,7 @@ class Judged(BaseModel):
     status: str = "pending"
     reject_stage: str | None = None
     reject_reason: str | None = None
+    usage: dict[str, Usage] = Field(default_factory=dict)  # engine calls made for it, per stage (the token ledger)
 
     @property
     def alive(self) -> bool:

@@ -47,6 +47,7 @@ def start(cfg: Config):
     actor = AdmissionActor.options(name=name, namespace=NAMESPACE, get_if_exists=True,
                                    resources=dict(cfg.ray.admission_resources) or None).remote(
         adm.quota, adm.dedup, cfg.ray.max_errored_fraction, seed_from=seed_from, journal=journal,
+        target=cfg.target.accepted,
     )
     problem = ray.get(actor.health.remote())
     if problem is not None:  # e.g. the committed output could not be read: never start from a forgotten state

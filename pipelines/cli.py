@@ -22,7 +22,29 @@ def _print_summary(summary: dict) -> None:
     print(f"candidates: {summary['candidates']} = {summary['accepted']} accepted + {summary['rejected']} rejected")
     if summary["rejected_by_stage"]:
         print("rejected by stage: " + ", ".join(f"{k}={v}" for k, v in sorted(summary["rejected_by_stage"].items())))
+    _print_ledger(summary.get("ledger"))
     print(f"took {summary.get('seconds')} s ({summary.get('mode')})")
+
+
+def _usage_line(label: str, u: dict) -> str:
+    return (f"  {label:20s} {u['calls']:>8,.0f} calls {u['prompt_tokens']:>11,.0f} prompt "
+            f"({u['cached_prompt_tokens']:>10,.0f} cached) {u['output_tokens']:>10,.0f} output {u['seconds']:>8,.1f} s")
+
+
+def _print_ledger(ledger: dict | None) -> None:
+    """The token ledger: per stage, in total, per accepted instance, and what was spent on quota refusals."""
+    if not ledger or not ledger["stages"]:
+        return
+    print("engine calls and tokens by stage (seconds: wall time of the stage's calls, batches in flight overlap):")
+    for stage, u in ledger["stages"].items():
+        print(_usage_line(stage, u))
+    print(_usage_line("total", ledger["total"]))
+    if ledger["per_accepted"]:
+        print(_usage_line("per accepted", ledger["per_accepted"]["total"]))
+    refused = ledger["refused_for_quota"]
+    if refused["candidates"] or refused["documents"]:
+        print(f"spent on {refused['candidates']} candidates and {refused['documents']} documents refused for quota:")
+        print(_usage_line("refused for quota", refused))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -41,6 +63,32 @@ def cmd_score(args: argparse.Namespace) -> int:
     summary = score.run(cfg, args.responses, args.instances, args.output)
     print("\n== ARES score finished ==")
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.overrides)
+    from pipelines import plan
+
+    target = args.target or cfg.target.accepted
+    if target is None:
+        print("ares: plan: give --target N (or target.accepted in the config)", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        if args.ledger:
+            costs, source = plan.load_ledger(args.ledger, cfg), args.ledger
+        else:
+            try:
+                costs, source = plan.load_ledger(cfg.output.path, cfg), f"{cfg.output.path}/summary.json"
+            except plan.PlanError:
+                if not cfg.sizing.per_accepted:
+                    raise
+                costs = {s: c.model_dump() for s, c in cfg.sizing.per_accepted.items()}
+                source = "sizing.per_accepted (estimates)"
+        print(plan.format_plan(plan.plan(cfg, target, costs, source, args.gpus)))
+    except plan.PlanError as exc:
+        print(f"ares: plan: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 
@@ -105,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("overrides", nargs="*")
     p.set_defaults(fn=cmd_score)
+
+    p = sub.add_parser("plan", help="size a job from a pilot's token ledger: ares plan CONFIG --target N")
+    p.add_argument("--target", type=int, help="accepted instances to size for (default: target.accepted)")
+    p.add_argument("--ledger", help="a pilot run's summary.json or output folder (default: the config's output, "
+                                    "else sizing.per_accepted)")
+    p.add_argument("--gpus", type=int, help="GPUs (CPUs for CPU engines) to plan the wall time for")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(fn=cmd_plan)
 
     p = sub.add_parser("submit", help="submit a job to a Ray cluster: ares submit --address URL CONFIG [k=v ...]")
     p.add_argument("--address", help="the cluster's dashboard URL (default: $RAY_ADDRESS or http://127.0.0.1:8265)")

@@ -13,7 +13,7 @@ from operators.read_documents import DocumentDatasource
 from operators.templates import prompts_version
 from pipelines.config import Config
 from pipelines.resources import engine_map_args
-from pipelines.runner import Group, GroupRunner
+from pipelines.runner import EngineGroupRunner, Group, GroupRunner
 
 
 def checkpoint_config(cfg: Config):
@@ -56,11 +56,11 @@ def build_dataset(cfg: Config, groups: list[Group], admission_name: str | None, 
         kwargs = dict(cfg_json=cfg_json, stages=group.stages, first=i == 0,
                       last=i == len(groups) - 1, meta=meta, admission_name=admission_name, namespace=namespace)
         if group.engine is None:
-            pool = dict(batch_size=None, num_cpus=cfg.ray.task_num_cpus,
-                        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cfg.ray.cpu_actors))
+            runner, pool = GroupRunner, dict(batch_size=None, num_cpus=cfg.ray.task_num_cpus,
+                                             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cfg.ray.cpu_actors))
         else:
-            pool = engine_map_args(cfg.engines[group.engine], cfg.ray)
-        ds = ds.map_batches(GroupRunner, fn_constructor_kwargs=kwargs, batch_format="pyarrow", **pool)
+            runner, pool = EngineGroupRunner, engine_map_args(cfg.engines[group.engine], cfg.ray)
+        ds = ds.map_batches(runner, fn_constructor_kwargs=kwargs, batch_format="pyarrow", **pool)
     return ds
 
 

@@ -17,13 +17,15 @@ class ResourceError(RuntimeError):
 
 
 def engine_map_args(eng: EngineConfig, ray_cfg: Any) -> dict[str, Any]:
-    """`map_batches` keyword arguments of an engine pool: batch size, actor pool, per-actor asks, environment,
-    restarts. Everything but the callable and its constructor arguments."""
+    """`map_batches` keyword arguments of an engine pool: batch size, actor pool (with `max_concurrent_batches`
+    calls in flight per actor), per-actor asks, environment, restarts. Everything but the callable and its
+    constructor arguments."""
     import ray
 
     return dict(
         batch_size=eng.batch_size,
-        compute=ray.data.ActorPoolStrategy(min_size=eng.min_actors, max_size=eng.max_actors),
+        compute=ray.data.ActorPoolStrategy(min_size=eng.min_actors, max_size=eng.max_actors,
+                                           max_concurrent_calls_per_actor=eng.max_concurrent_batches),
         num_cpus=eng.num_cpus,
         num_gpus=eng.num_gpus,
         resources=dict(eng.resources) or None,

@@ -84,7 +84,8 @@ class ScoreRunner:
                 owners.append((len(out), rubric))
                 out.append(base)
                 items.append(ScoreItem(question, response, rubric))
-        results = score_many(items, self.llm, self.cfg.score.sampling, self.cfg.prompts_dir, stage="score")
+        results = score_many(items, self.llm, self.cfg.score.sampling, self.cfg.prompts_dir, stage="score",
+                             explanations=self.cfg.score.explanations)
         for (i, rubric), res in zip(owners, results):
             out[i].update(
                 score=res.score, partial_score=res.partial_score, errors=res.errors,

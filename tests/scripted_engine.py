@@ -110,6 +110,8 @@ class ScriptedClient:
             return {"answer": f"It is mostly about luck. {FLAW_MARK}"}
         if name == "CriterionJudgement":
             return grade(user)
+        if name == "CriterionMet":
+            return {"criteria_met": grade(user)["criteria_met"]}
         raise AssertionError(f"scripted client has no answer for {name} (stage {req.stage})")
 
     def run(self, requests: list[LLMRequest]) -> list[LLMResult]:
@@ -122,5 +124,6 @@ class ScriptedClient:
                 continue
             text = json.dumps(self.answer(req), separators=(",", ":"))
             value, error = parse_output(text, "stop", req.output)
-            out.append(LLMResult(value, error, text, 1, len(text) // 4))
+            prompt_chars = sum(len(m["content"]) for m in req.messages)  # ~4 characters a token: a stand-in count
+            out.append(LLMResult(value, error, text, 1, len(text) // 4, prompt_tokens=prompt_chars // 4))
         return out

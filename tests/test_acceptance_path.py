@@ -192,51 +192,56 @@ def test_admission_as_a_whole(tmp_path):
     assert service.target.stats()["docs_seen"] == 3
 
 
-class FakeLLM:
-    """vLLM's LLM.chat stand-in: scripted texts per call, the sampling params it was given kept."""
+class FakeEngine:
+    """vLLM's AsyncLLM stand-in: one scripted text per generate call, in call order; the sampling params kept."""
 
-    def __init__(self, texts_per_call: list[list[str]], fail: bool = False):
-        self.texts, self.calls, self.fail = list(texts_per_call), [], fail
+    def __init__(self, texts: list[str], fail: bool = False):
+        self.texts, self.calls, self.fail = list(texts), [], fail
 
-    def chat(self, messages, params, use_tqdm=False, chat_template_kwargs=None):
+    async def generate(self, prompt, params, request_id):
         if self.fail:
             raise RuntimeError("CUDA error: device lost")
         self.calls.append(params)
-        texts = self.texts.pop(0)
-        return [SimpleNamespace(outputs=[SimpleNamespace(text=t, finish_reason="stop", token_ids=[0] * 7)])
-                for t in texts]
+        yield SimpleNamespace(outputs=[SimpleNamespace(text=self.texts.pop(0), finish_reason="stop", token_ids=[0] * 7)],
+                              num_cached_tokens=4, finished=True)
 
 
-def fake_client(llm: FakeLLM, prompt_tokens: int = 10, max_model_len: int = 4096) -> VLLMClient:
+def fake_client(engine: FakeEngine, prompt_tokens: int = 10, max_model_len: int = 4096,
+                seen: dict | None = None) -> VLLMClient:
+    """The real client's loop, retries and parsing around a stand-in engine and tokenizer."""
+    def tokenize(messages, **kwargs):
+        (seen if seen is not None else {}).update(kwargs)
+        return [0] * prompt_tokens
+
     client = VLLMClient.__new__(VLLMClient)
-    client.llm, client.max_model_len, client.chat_template_kwargs = llm, max_model_len, {"enable_thinking": False}
-    client.tokenizer = SimpleNamespace(apply_chat_template=lambda *a, **k: [0] * prompt_tokens)
+    client._start_loop()
+    client.engine, client.max_model_len, client.chat_template_kwargs = engine, max_model_len, {"enable_thinking": False}
+    client.tokenizer = SimpleNamespace(apply_chat_template=tokenize)
     return client
 
 
 def test_the_engine_retries_an_invalid_output_with_another_seed_and_some_temperature():
     good, bad = '{"reason":"r","verdict":"yes"}', '{"reason":"r","verdict":"maybe"}'
-    llm = FakeLLM([[bad, good], [good]])
+    engine = FakeEngine([bad, good, good])  # the first request's first answer is invalid
     sampling = SamplingConfig(max_tokens=50, temperature=0.0, seed=7, max_attempts=3)
-    first, second = fake_client(llm).run([LLMRequest([{"role": "user", "content": "q"}], BinaryJudgement, sampling)] * 2)
-    assert len(llm.calls) == 2 and len(llm.calls[1]) == 1  # only the invalid one is asked again
-    p0, p1 = llm.calls[0][0], llm.calls[1][0]
-    assert (p0.temperature, p0.seed) == (0.0, 7)
-    assert (p1.temperature, p1.seed) == (0.3, 8)  # a retry at temperature 0 would repeat itself
+    first, second = fake_client(engine).run([LLMRequest([{"role": "user", "content": "q"}], BinaryJudgement, sampling)] * 2)
+    # only the invalid one is asked again, at once, and a retry at temperature 0 would repeat itself
+    assert sorted((p.temperature, p.seed) for p in engine.calls) == [(0.0, 7), (0.0, 7), (0.3, 8)]
     assert first.value.verdict == "yes" and first.attempts == 2 and first.output_tokens == 14
+    assert (first.prompt_tokens, first.cached_prompt_tokens) == (20, 8)  # each attempt sends its prompt again
     assert second.attempts == 1 and second.error is None
 
 
 def test_the_engine_gives_up_after_max_attempts_and_refuses_overlong_prompts():
     bad = '{"reason":"r","verdict":"maybe"}'
-    llm = FakeLLM([[bad], [bad]])
-    (res,) = fake_client(llm).run([LLMRequest([], BinaryJudgement, SamplingConfig(max_attempts=2))])
+    engine = FakeEngine([bad, bad])
+    (res,) = fake_client(engine).run([LLMRequest([], BinaryJudgement, SamplingConfig(max_attempts=2))])
     assert res.value is None and res.attempts == 2 and res.error.startswith("schema violation")
-    llm = FakeLLM([])
-    (res,) = fake_client(llm, prompt_tokens=4000).run([LLMRequest([], BinaryJudgement, SamplingConfig(max_tokens=200))])
-    assert llm.calls == [] and "exceeds max_model_len 4096" in res.error
+    engine = FakeEngine([])
+    (res,) = fake_client(engine, prompt_tokens=4000).run([LLMRequest([], BinaryJudgement, SamplingConfig(max_tokens=200))])
+    assert engine.calls == [] and "exceeds max_model_len 4096" in res.error and res.attempts == 0
     with pytest.raises(EngineFailure, match="device lost"):
-        fake_client(FakeLLM([], fail=True)).run([LLMRequest([], BinaryJudgement, SamplingConfig())])
+        fake_client(FakeEngine([], fail=True)).run([LLMRequest([], BinaryJudgement, SamplingConfig())])
 
 
 def test_output_rows_and_summary():
@@ -257,14 +262,23 @@ def test_output_rows_and_summary():
     assert (by["d-c1"]["status"], by["d-c1"]["reject_stage"]) == ("rejected", "leakage")
     assert (by["d-c2"]["status"], by["d-c2"]["reject_stage"]) == ("rejected", "pipeline")
     assert (by["g-c0"]["status"], by["g-c0"]["reject_stage"], by["g-c0"]["duplicate_of"]) == ("rejected", "ingest", "f#1")
-    summary = output.summarize(table)
+    import pyarrow.compute as pc
+
+    from pipelines.summary import summarize
+
+    parts = [(status, table.filter(pc.equal(table.column("status"), status)).drop_columns(["status"]))
+             for status in ("accepted", "rejected")]
+    summary = summarize((status, batch) for status, part in parts for batch in part.to_batches())
+    ledger = summary.pop("ledger")
     assert summary == {
         "documents_read": 3, "documents_rejected_before_candidates": 1,
         "documents_rejected_by_stage": {"document_filter": 1}, "documents_errored": 0,
         "candidates": 4, "accepted": 1, "rejected": 3,
         "rejected_by_stage": dict(Counter({"leakage": 1, "pipeline": 1, "ingest": 1})),
         "accepted_by_domain": {"Natural Science": 1}, "accepted_by_split": {"train": 1}, "acceptance_rate": 0.25,
+        "duplicate_candidate_ids": 0,
     }
+    assert ledger["stages"] == {} and ledger["per_accepted"] == {"total": ledger["total"]}
 
 
 class Recording(ScriptedClient):
@@ -306,14 +320,8 @@ def test_the_synthesis_prompt_asks_for_what_the_checks_demand():
 
 
 def test_chat_template_kwargs_reach_the_engine():
-    seen = {}
-
-    class Capturing(FakeLLM):
-        def chat(self, messages, params, use_tqdm=False, chat_template_kwargs=None):
-            seen["kwargs"] = chat_template_kwargs
-            return super().chat(messages, params, use_tqdm)
-
+    seen: dict = {}
     assert load_config("local").engines["default"].chat_template_kwargs == {"enable_thinking": False}
-    fake_client(Capturing([['{"reason":"r","verdict":"yes"}']])).run(
+    fake_client(FakeEngine(['{"reason":"r","verdict":"yes"}']), seen=seen).run(
         [LLMRequest([], BinaryJudgement, SamplingConfig())])
-    assert seen["kwargs"] == {"enable_thinking": False}
+    assert seen["enable_thinking"] is False  # the chat template is applied (and tokenized) once, with them

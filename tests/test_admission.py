@@ -208,3 +208,28 @@ def test_committed_rows_and_journal_overlap_count_once(tmp_path):
     again = make(seed_from=lambda: ([("a", "Math", q)], {}),
                  journal=lambda: Journal(fsspec.filesystem("file"), str(tmp_path / "journal")))
     assert again.seeded == 1 and again.replayed == 1 and again.stats()["accepted"] == {"Math": 1}
+
+
+def test_target_refuses_everything_once_met_and_the_gate_says_so():
+    adm = make(target=2)
+    assert adm.gate(["f#1"]) == (None, [])
+    got = adm.admit([("a", "Math", "What is the derivative of x squared with respect to x?", "f#1"),
+                     ("b", "Coding", "What is the worst-case time complexity of quicksort?", "f#1"),
+                     ("c", "Math", "Why does the harmonic series diverge although its terms shrink?", "f#2")])
+    assert [ok for ok, _, _ in got] == [True, True, False]
+    assert got[2] == (False, "quota", "target of 2 accepted instances is met")
+    assert adm.gate(["f#3"]) == ("target of 2 accepted instances is met", [])
+
+
+def test_a_retried_batch_gives_up_its_admitted_places_at_the_gate(tmp_path):
+    # Ray retries a batch whose candidates were admitted before its actor died: the documents come back to the
+    # gate unwritten, so their places are freed (and journaled) instead of counting instances never written
+    adm, restart = _journaled(tmp_path, target=2)
+    adm.admit([("a", "Math", "What is the derivative of x squared with respect to x?", "f#1"),
+               ("b", "Coding", "What is the worst-case time complexity of quicksort?", "f#1")])
+    assert adm.target_met() is not None
+    assert adm.gate(["f#1"]) == (None, [])
+    assert adm.stats()["accepted"] == {"Math": 0, "Coding": 0}
+    again = restart()
+    assert again.target_met() is None and again.stats()["accepted"] == {"Math": 0, "Coding": 0}
+    assert again.admit([("a", "Math", "What is the derivative of x squared with respect to x?", "f#1")])[0][0]

@@ -180,3 +180,31 @@ def test_outputs_are_compact_json(ctx):
     (result,) = ctx.llm.run([LLMRequest(messages, GeneratedInstance, SamplingConfig(max_tokens=400, temperature=0.0))])
     assert result.text.startswith('{"question":"'), result.text[:80]
     assert "\n" not in result.text  # a JSON string escapes its newlines, so a raw one is whitespace between tokens
+
+
+def test_the_engine_reports_prompt_cached_and_output_tokens_of_calls_from_several_threads(ctx):
+    """The ledger's figures are vLLM's own: prompt tokens as sent, prefix-cache hits (the grader's shared part,
+    computed once per response), output tokens; calls from two threads at once (two batches in flight) each get
+    their own, valid results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from operators.llm.sampling import SamplingConfig
+    from operators.reward import grader_request
+    from operators.schemas import CriterionMet
+
+    response = sample_records(3)[2]["text"][:1500]  # a response no earlier test has shown the engine
+    sampling = SamplingConfig(max_tokens=20, temperature=0.0)
+    reqs = [grader_request("What does the text explain?", response, c.criterion, sampling, explanations=False)
+            for c in RUBRIC]
+    (first,) = ctx.llm.run(reqs[:1])
+    with ThreadPoolExecutor(2) as pool:
+        second, rest = pool.map(ctx.llm.run, [reqs[1:2], reqs[2:]])
+    results = [first, *second, *rest]
+    for req, res in zip(reqs, results):
+        assert isinstance(res.value, CriterionMet), res.error
+        assert res.attempts == 1 and res.prompt_tokens == len(ctx.llm.prompt_ids(req))
+        assert 0 < res.output_tokens <= 20 and res.seconds > 0
+    assert first.cached_prompt_tokens < first.prompt_tokens // 2  # the response was new to the cache
+    shared = len(ctx.llm.prompt_ids(reqs[0])) - 40  # all but the criterion (and the block it shares) is common
+    for res in results[1:]:  # the criterion comes last: the shared part came from the prefix cache
+        assert res.cached_prompt_tokens >= shared - 128, (res.cached_prompt_tokens, shared)

@@ -20,8 +20,9 @@ from operators.schemas import RubricItem
 class ScriptedJudge:
     """Answers each criterion from a table: True/False, or 'garbage' (unparseable) for N attempts."""
 
-    def __init__(self, verdicts: dict[str, object], garbage_attempts: int = 0):
+    def __init__(self, verdicts: dict[str, object], garbage_attempts: int = 0, verdict_only: bool = False):
         self.verdicts, self.garbage_attempts, self.calls = verdicts, garbage_attempts, 0
+        self.verdict_only = verdict_only
 
     def run(self, requests):
         out = []
@@ -33,6 +34,8 @@ class ScriptedJudge:
             if met == "garbage":
                 attempts = req.sampling.max_attempts
                 text = '{"explanation": "cut off'
+            elif self.verdict_only:
+                text = json.dumps({"criteria_met": met})
             else:
                 text = json.dumps({"explanation": f"checked {criterion}", "criteria_met": met})
             value, error = parse_output(text, "stop", req.output)
@@ -94,6 +97,33 @@ def test_batch_scoring_sends_every_criterion_in_one_call():
     results = score_many([ScoreItem("q", "a", RUBRIC), ScoreItem("q", "b", RUBRIC[:2])], judge)
     assert calls == [6]
     assert [r.score for r in results] == [pytest.approx(0.6), pytest.approx(1.0)]
+
+
+def test_the_criterion_comes_last_after_everything_its_response_shares():
+    from operators.reward import grader_request
+    from operators.schemas import CriterionJudgement, CriterionMet
+
+    from operators.reward import GRADER_SAMPLING as sampling
+
+    a, b = (grader_request("Why is the sky blue?", "Rayleigh scattering.", c.criterion, sampling)
+            for c in RUBRIC[:2])
+    assert a.messages[0] == b.messages[0]
+    ua, ub = a.messages[-1]["content"], b.messages[-1]["content"]
+    for user, crit in ((ua, RUBRIC[0].criterion), (ub, RUBRIC[1].criterion)):
+        assert user.endswith(f"<criterion>\n{crit}\n</criterion>")
+    shared = ua[: ua.rindex("<criterion>")]
+    assert ub.startswith(shared) and "Rayleigh scattering." in shared and "Judge strictly" in shared
+    assert a.output is CriterionJudgement
+    assert grader_request("q", "r", "c", sampling, explanations=False).output is CriterionMet
+
+
+def test_verdict_only_grading_scores_the_same_without_explanations():
+    met = (True, False, True, True)
+    judge = ScriptedJudge({c.criterion: m for c, m in zip(RUBRIC, met)}, verdict_only=True)
+    (result,) = score_many([ScoreItem("q", "a response", RUBRIC)], judge, explanations=False)
+    assert result.score == pytest.approx(0.3)  # (5+2-4)/10
+    assert [v.met for v in result.verdicts] == list(met)
+    assert all(v.explanation is None and v.error is None for v in result.verdicts)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,7 @@
-"""The one pattern every LLM stage shares: render a prompt per item, send all of a batch at once, pair results."""
+"""The one pattern every LLM stage shares: render a prompt per item, send all of a batch at once, pair results.
+
+Each call is charged to the item it was made for (the token ledger): a document, a candidate, or for a tuple such as
+(document, candidate) its last document or candidate."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any, Callable, Sequence, TypeVar
 from pydantic import BaseModel
 
 from operators.llm.client import LLMRequest, LLMResult
+from operators.llm.ledger import charge
 from operators.llm.sampling import SamplingConfig
 from operators.stage import StageContext
 from operators.templates import render
@@ -36,8 +40,18 @@ def ask(
     name = template or ctx.stage
     schema_of = schema if callable(schema) else (lambda _: schema)
     chat = messages or (lambda item: render(name, ctx.prompts_dir, **values(item)))
-    requests = [LLMRequest(chat(item), output, params, schema_of(item), stage=ctx.stage) for item in items]
-    return list(zip(items, ctx.llm.run(requests)))
+    requests = [LLMRequest(chat(item), output, params, schema_of(item), stage=ctx.stage, owner=owner_of(item))
+                for item in items]
+    results = ctx.llm.run(requests)
+    charge(requests, results)
+    return list(zip(items, results))
+
+
+def owner_of(item: Any) -> Any:
+    """What a call for `item` is charged to: the item, or in a tuple the last document or candidate (the candidate
+    of (doc, cand), the document of (doc, chunk))."""
+    parts = reversed(item) if isinstance(item, tuple) else (item,)
+    return next((p for p in parts if hasattr(p, "usage")), None)
 
 
 def llm_failure(what: str, result: LLMResult) -> str:

@@ -18,6 +18,10 @@ class EngineConfig(Strict):
     min_actors: int = Field(1, ge=1)
     max_actors: int = Field(1, ge=1)
     batch_size: int = Field(8, ge=1, description="Documents per batch; every call for them goes to vLLM at once.")
+    max_concurrent_batches: int = Field(
+        4, ge=1, description="Batches in flight per actor: while one batch parses, checks or waits on admission, "
+                             "the others' calls keep the engine full."
+    )
     num_cpus: float = Field(1.0, ge=0)
     num_gpus: float = Field(0.0, ge=0)
     resources: dict[str, float] = Field(

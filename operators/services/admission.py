@@ -1,15 +1,19 @@
-"""Cluster-wide admission: per-domain quotas, exact and near-duplicate questions, and the job's error budget.
+"""Cluster-wide admission: the target, per-domain quotas, exact and near-duplicate questions, the error budget.
 
 This state cannot live in a map (every actor of every stage must see the same counts), so it lives in one named
 Ray actor that the maps call once per batch. It is rebuilt from the committed output when a job starts or resumes,
 so a restart neither forgets accepted instances nor counts the ones that were lost with the killed run; within a
 run, every decision is journaled first, so an actor that Ray restarts also remembers the rows still in flight.
 Near-duplicates are found with datasketch's MinHash LSH over word 3-grams of the normalised question.
+
+Stop at the target: once `target` instances are accepted (or a domain's quota is met), `gate` tells the runner
+before each LLM stage, so no engine call is spent on documents or candidates that admission would refuse anyway.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable, Iterable
 
 import ray
@@ -51,10 +55,12 @@ class Admission:
     """The plain-Python state machine; `AdmissionActor` hosts it in Ray."""
 
     def __init__(self, quota: QuotaConfig, dedup: DedupConfig, max_errored_fraction: float,
-                 seed_from: Callable[[], Committed] | None = None, journal: Callable[[], Journal] | None = None):
+                 seed_from: Callable[[], Committed] | None = None, journal: Callable[[], Journal] | None = None,
+                 target: int | None = None):
         """`seed_from` returns the committed state, (accepted (candidate_id, domain, question) rows,
-        {doc_id: record_key} of written documents); `journal` opens this attempt's decision log. Both run again
-        when Ray restarts the actor, so the new instance knows what was committed and what was decided since."""
+        (doc_id, record_key) of written documents), as iterables consumed once; `journal` opens this attempt's
+        decision log. Both run again when Ray restarts the actor, so the new instance knows what was committed and
+        what was decided since. `target`: accepted instances after which everything is refused (None: no target)."""
         from datasketch import MinHashLSH
 
         self.quota, self.default_quota = dict(quota.per_domain), quota.default
@@ -62,7 +68,9 @@ class Admission:
         self.lsh = MinHashLSH(threshold=dedup.threshold, num_perm=dedup.num_perm)
         self.exact: dict[str, str] = {}  # exact key of a question -> candidate id
         self.admitted: dict[str, tuple[str, str]] = {}  # candidate id -> (domain, exact key)
+        self.by_record: dict[str, list[str]] = {}  # record_key -> candidates admitted for it in this attempt
         self.accepted: dict[str, int] = {}
+        self.target = target
         self.max_errored_fraction = max_errored_fraction
         self.spent: str | None = None  # why the error budget is spent, once it is
         self.docs_seen = self.docs_errored = 0
@@ -70,9 +78,10 @@ class Admission:
         self.seeded = self.replayed = 0
         self.journal: Journal | None = None
         self.unavailable: str | None = None
+        started = time.perf_counter()
         try:
             if seed_from is not None:
-                accepted, documents = seed_from()
+                accepted, documents = seed_from()  # streams: consumed here, batch by batch, never held as a list
                 self.seeded = self.seed(accepted)
                 self.doc_ids.update(documents)
             self.journal = journal() if journal is not None else None
@@ -83,6 +92,7 @@ class Admission:
         except Exception as exc:  # refuse to decide from a partial state; the driver reports this in one line
             text = str(exc).splitlines()[0] if str(exc) else ""
             self.unavailable = f"admission state could not be rebuilt: {type(exc).__name__}: {text}"[:500]
+        self.seed_seconds = time.perf_counter() - started
 
     def health(self) -> str | None:
         """None when the service can decide; else why it cannot."""
@@ -98,8 +108,8 @@ class Admission:
             self.doc_ids.setdefault(doc_id, record_key)
         for cid in entry.get("withdrawn", []):
             self._unregister(cid)
-        for cid, domain, question in entry.get("admitted", []):
-            self._register(cid, domain, question)
+        for cid, domain, question, *record_key in entry.get("admitted", []):
+            self._register(cid, domain, question, *record_key)
         self.docs_seen += entry.get("seen", 0)
         self.docs_errored += entry.get("errored", 0)
 
@@ -121,11 +131,30 @@ class Admission:
         self._ready()
         return [d for d, n in self.accepted.items() if (lim := self._limit(d)) is not None and n >= lim]
 
-    def _register(self, candidate_id: str, domain: str, question: str) -> None:
+    def target_met(self) -> str | None:
+        """Why nothing more can be accepted (the target is met), or None."""
+        if self.target is not None and sum(self.accepted.values()) >= self.target:
+            return f"target of {self.target} accepted instances is met"
+        return None
+
+    def gate(self, record_keys: list[str]) -> tuple[str | None, list[str]]:
+        """Asked before an LLM stage runs on a batch: (why all work stops, or None; the domains whose quota is met).
+        The batch's documents are being processed, so they are not written yet: candidates admitted for them earlier
+        in this attempt (a batch Ray retries) give up their place first, and are decided afresh if they get there."""
+        self._ready()
+        withdrawn = [cid for key in record_keys for cid in self.by_record.pop(key, [])]
+        for cid in withdrawn:
+            self._unregister(cid)
+        self._log(withdrawn=withdrawn)
+        return self.target_met(), self.full_domains()
+
+    def _register(self, candidate_id: str, domain: str, question: str, record_key: str | None = None) -> None:
         """Count an admitted candidate once, however often it is registered (seed, journal replay, retry)."""
         self._unregister(candidate_id)
         key = exact_key(question)
         self.admitted[candidate_id] = (domain, key)
+        if record_key is not None and candidate_id not in (mine := self.by_record.setdefault(record_key, [])):
+            mine.append(candidate_id)
         self.accepted[domain] = self.accepted.get(domain, 0) + 1
         if self.dedup:
             self.exact.setdefault(key, candidate_id)
@@ -165,16 +194,19 @@ class Admission:
         self._log(claims=new)
         return out
 
-    def admit(self, items: list[tuple[str, str, str]]) -> list[tuple[bool, str, str]]:
-        """For each (candidate_id, domain, question): (admitted, stage, reason). Admitted ones are registered.
-        A candidate asked about again (Ray retried its batch) gives up its earlier place and is decided afresh,
-        so a retry neither counts twice against a quota nor is rejected as a duplicate of itself."""
+    def admit(self, items: list[tuple]) -> list[tuple[bool, str, str]]:
+        """For each (candidate_id, domain, question[, record_key]): (admitted, stage, reason). Admitted ones are
+        registered. A candidate asked about again (Ray retried its batch) gives up its earlier place and is decided
+        afresh, so a retry neither counts twice against a quota nor is rejected as a duplicate of itself."""
         self._ready()
         out, withdrawn, admitted = [], [], []
-        for cid, domain, question in items:
+        for cid, domain, question, *record_key in items:
             if cid in self.admitted:
                 self._unregister(cid)
                 withdrawn.append(cid)
+            if (met := self.target_met()) is not None:
+                out.append((False, "quota", met))
+                continue
             lim = self._limit(domain)
             if lim is not None and self.accepted.get(domain, 0) >= lim:
                 out.append((False, "quota", f"quota of {lim} accepted instances for domain {domain!r} is met"))
@@ -188,8 +220,8 @@ class Admission:
                 if near:
                     out.append((False, "dedup", f"near-duplicate of candidate {sorted(near)[0]}"))
                     continue
-            self._register(cid, domain, question)
-            admitted.append([cid, domain, question])
+            self._register(cid, domain, question, *record_key)
+            admitted.append([cid, domain, question, *record_key])
             out.append((True, "admission", "admitted"))
         self._log(withdrawn=withdrawn, admitted=admitted)
         return out
@@ -213,7 +245,9 @@ class Admission:
         return self.spent
 
     def stats(self) -> dict[str, Any]:
-        return {"accepted": dict(self.accepted), "seeded": self.seeded, "replayed": self.replayed,
+        return {"accepted": dict(self.accepted), "target": self.target, "seeded": self.seeded,
+                "seeded_documents": len(self.doc_ids), "seed_seconds": round(self.seed_seconds, 2),
+                "replayed": self.replayed,
                 "docs_seen": self.docs_seen, "docs_errored": self.docs_errored}
 
 
@@ -233,7 +267,10 @@ class AdmissionClient:
     def full_domains(self) -> list[str]:
         return self._call("full_domains")
 
-    def admit(self, items: list[tuple[str, str, str]]) -> list[tuple[bool, str, str]]:
+    def gate(self, record_keys: list[str]) -> tuple[str | None, list[str]]:
+        return self._call("gate", record_keys)
+
+    def admit(self, items: list[tuple]) -> list[tuple[bool, str, str]]:
         return self._call("admit", items) if items else []
 
     def report_documents(self, seen: int, errored: int) -> None:

@@ -52,7 +52,7 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
     admission = ctx.services.get("admission")
     live = [(doc, c) for doc in docs for c in doc.live_candidates()]
     if admission is not None:
-        decisions = admission.admit([(c.candidate_id, c.domain, c.question or "") for _, c in live])
+        decisions = admission.admit([(c.candidate_id, c.domain, c.question or "", doc.record_key) for doc, c in live])
     else:
         decisions = [(True, NAME, "admitted (no admission service)")] * len(live)
     for (doc, cand), (ok, verdict, reason) in zip(live, decisions):

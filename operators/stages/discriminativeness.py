@@ -24,6 +24,8 @@ class DiscriminativenessConfig(LLMStageConfig):
         description="The criterion grader's sampling.",
     )
     flawed_answer: SamplingConfig = Field(default_factory=lambda: SamplingConfig(max_tokens=400, temperature=0.7))
+    explanations: bool = Field(
+        True, description="The grader explains each verdict before giving it; false: verdicts only (fewer tokens).")
 
 
 def run(docs: list[DocumentState], ctx: StageContext) -> None:
@@ -46,9 +48,10 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
             scored.append(cand)
     items = []
     for c in scored:
-        items.append(ScoreItem(c.question or "", c.reference_answer or "", c.rubric))
-        items.append(ScoreItem(c.question or "", c.flawed_answer or "", c.rubric))
-    results = score_many(items, ctx.llm, cfg.sampling, ctx.prompts_dir, stage=NAME) if items else []
+        items.append(ScoreItem(c.question or "", c.reference_answer or "", c.rubric, owner=c))
+        items.append(ScoreItem(c.question or "", c.flawed_answer or "", c.rubric, owner=c))
+    results = (score_many(items, ctx.llm, cfg.sampling, ctx.prompts_dir, stage=NAME, explanations=cfg.explanations)
+               if items else [])
     for n, cand in enumerate(scored):
         ref, bad = results[2 * n], results[2 * n + 1]
         if not ref.ok or not bad.ok:

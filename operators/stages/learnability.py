@@ -33,7 +33,7 @@ class LearnabilityConfig(LLMStageConfig):
 def run(docs: list[DocumentState], ctx: StageContext) -> None:
     conf: LearnabilityConfig = ctx.conf
     cands: list[Candidate] = [c for d in docs for c in d.live_candidates()]
-    items = [ScoreItem(c.question or "", answer, c.rubric) for c in cands for answer in c.policy_answers]
+    items = [ScoreItem(c.question or "", answer, c.rubric, owner=c) for c in cands for answer in c.policy_answers]
     results = score_many(items, ctx.llm, conf.sampling, ctx.prompts_dir, stage=NAME) if items else []
     at = 0
     for cand in cands:

@@ -17,6 +17,7 @@ from operators.reward import GRADER_SAMPLING
 from operators.rubric import RubricSpec
 from operators.stage import ChainError, EngineUse, check_chain
 from pipelines.ares import FLOW
+from pipelines.plan import SizingConfig
 
 
 class ConfigError(ValueError):
@@ -37,6 +38,14 @@ class ScoreConfig(Strict):
     engine: str = "default"
     batch_size: int = Field(16, ge=1, description="Responses per engine call (each expands to one call per criterion).")
     sampling: SamplingConfig = Field(default_factory=lambda: GRADER_SAMPLING.model_copy())
+    explanations: bool = Field(True, description="The grader explains each verdict; false: verdicts only (cheaper).")
+
+
+class TargetConfig(Strict):
+    """When the job has enough: once met, no engine call is spent on new documents (they are written as rejects
+    with reject_stage `quota`); calls already in flight finish. Per-domain quotas: `stages.admission.quota`."""
+
+    accepted: int | None = Field(None, ge=1, description="Accepted instances to stop at (null: use all the input).")
 
 
 class InputConfig(Strict):
@@ -93,6 +102,8 @@ class Config(Strict):
     rubric: RubricSpec = Field(default_factory=RubricSpec, description="What every rubric must look like.")
     stages: StagesConfig = Field(default_factory=StagesConfig)  # type: ignore[valid-type]
     score: ScoreConfig = Field(default_factory=ScoreConfig)
+    target: TargetConfig = Field(default_factory=TargetConfig)
+    sizing: SizingConfig = Field(default_factory=SizingConfig, description="`ares plan`: throughput and costs.")
 
     @field_validator("engines")
     @classmethod
@@ -110,9 +121,13 @@ class Config(Strict):
             raise ConfigError(str(exc)) from None
         uses = {f"stages.{n}.engine": s.engine for n, s in self.llm_stages().items()}
         uses["score.engine"] = self.score.engine
+        uses.update({f"sizing.throughput.{name}": name for name in self.sizing.throughput})
         for key, engine in uses.items():
             if engine not in self.engines:
                 raise ConfigError(f"{key}: unknown engine {engine!r} (defined: {sorted(self.engines)})")
+        for name in self.sizing.per_accepted:
+            if name not in self.llm_stages():
+                raise ConfigError(f"sizing.per_accepted.{name}: not an enabled LLM stage")
         return self
 
     def llm_stages(self) -> dict[str, EngineUse]:
