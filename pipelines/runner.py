@@ -21,6 +21,7 @@ import pyarrow as pa
 from operators import output
 from operators.llm.client import EngineFailure, build_client
 from operators.services.admission import AdmissionClient, TooManyErrors
+from operators.services.progress import StageRecorder
 from operators.stage import Stage, StageContext
 from operators.state import DocumentState
 from pipelines.config import Config
@@ -76,6 +77,9 @@ class GroupRunner:
         if admission_name:
             services["admission"] = AdmissionClient(ray.get_actor(admission_name, namespace=namespace))
         self.ctx = StageContext(cfg=self.cfg, llm=llm, services=services)
+        from pipelines.progress import progress_actor_name
+
+        self.progress = StageRecorder.connect(progress_actor_name(self.cfg), namespace)  # counts for the progress table
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         started = time.time()
@@ -85,7 +89,8 @@ class GroupRunner:
             docs = [DocumentState.model_validate_json(s) for s in batch.column("state").to_pylist()]
         for stage in self.stages:
             try:
-                self._run_stage(stage, docs)
+                with self.progress.stage(stage, docs):
+                    self._run_stage(stage, docs)
             except EngineFailure:
                 # Die, so that Ray restarts this actor with a fresh engine and retries the batch
                 # (engines' max_restarts / max_task_retries = ray.max_retries).
@@ -97,6 +102,7 @@ class GroupRunner:
             print(f"[ares] {'+'.join(s.name for s in self.stages)}: {len(docs)} documents, {len(cands)} candidates "
                   f"({sum(c.alive or c.status == 'accepted' for c in cands)} still in) in {time.time() - started:.1f} s",
                   flush=True)
+        self.progress.flush()
         if self.last:
             return output.to_table([row for doc in docs for row in output.to_rows(doc, self.meta)])
         return pa.table(
