@@ -21,8 +21,12 @@ import logging
 import re
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
 from operators.served_reward.client import RewardClient
-from operators.served_reward.labels import parse_label
+from operators.served_reward.labels import LabelError, parse_label
 
 log = logging.getLogger(__name__)
 FAILED_REWARD = 0.0
@@ -61,13 +65,8 @@ def rewards(client: RewardClient, queries: list[str], prompts: list[str], labels
 
 
 def app(client: RewardClient):
-    """The FastAPI app `ares serve-reward` runs: POST /get_reward (OpenRLHF's contract), GET /health."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-    from starlette.concurrency import run_in_threadpool
-
-    from operators.served_reward.labels import LabelError
-
+    """The FastAPI app `ares serve-reward` runs: POST /get_reward (OpenRLHF's contract), GET /health.
+    (Request is imported at module level: FastAPI resolves the handler's annotations by name.)"""
     api = FastAPI(title="ARES rubric reward for OpenRLHF")
 
     @api.get("/health")
