@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from pipelines.config import ConfigError, load_config
@@ -325,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = list(args.overrides) + extra
     try:
         return args.fn(args)
+    except BrokenPipeError:  # the reader went away (`ares inspect OUT | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ConfigError as exc:
         print(f"ares: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -46,12 +46,12 @@ def select(out: JobOutput, flow: list[Stage], n: int, domain: str | None, reject
     if stage is not None:
         cond = pads.field("reject_stage").isin(sorted(stage_names(flow)[stage]))
         expr = cond if expr is None else expr & cond
-    table = out.table(status, None, expr)
-    if len(table) == 0 and domain is not None:
+    rows, total = out.head(status, n, expr)
+    if total == 0 and domain is not None:
         present = sorted(d for d in set(out.table(status, ["domain"]).column("domain").to_pylist()) if d)
         if domain not in present:
             raise InspectError(f"no {status} rows in domain {domain!r} (domains there: {', '.join(present) or 'none'})")
-    return table.slice(0, n).to_pylist(), len(table)
+    return rows, total
 
 
 def _wrap(text: str | None, width: int, indent: str = "  ") -> str:

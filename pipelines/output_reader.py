@@ -57,6 +57,17 @@ class JobOutput:
             t = t.append_column("status", pa.array([status] * len(t), pa.string()))
         return t
 
+    def head(self, status: str, n: int, filter=None) -> tuple[list[dict[str, Any]], int]:
+        """(the first n rows under <output>/<status>/ matching `filter`, how many match in all), reading no more
+        than that from the files."""
+        ds = self._datasets.get(status)
+        if ds is None:
+            return [], 0
+        rows = ds.head(n, filter=filter).to_pylist()
+        for r in rows:
+            r["status"] = status
+        return rows, ds.count_rows(filter=filter)
+
     def rows(self, columns: list[str] | None = None, filter=None) -> pa.Table:
         """Accepted and rejected rows together."""
         return pa.concat_tables([self.table(s, columns, filter) for s in STATUSES])
