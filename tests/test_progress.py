@@ -171,3 +171,50 @@ def test_verbose_brings_back_ray_and_engine_output(tmp_path):
     assert "Started a local Ray instance" in text  # Ray's INFO lines
     assert "(MapWorker" in text  # the stage actors' output, forwarded
     assert "Execution plan of Dataset" in text  # Ray Data's own
+
+
+class CannedMonitor:
+    """A ProgressMonitor whose snapshots are given (no Ray): what it prints, and when."""
+
+    @staticmethod
+    def make(live: bool, snaps: list[dict]):
+        import io
+
+        from pipelines.progress import ProgressMonitor
+
+        class Canned(ProgressMonitor):
+            def snapshot(self, state="running"):
+                snap = dict(snaps.pop(0) if len(snaps) > 1 else snaps[0])
+                snap["state"] = state
+                return snap
+
+            def write(self, snap):
+                self.written = snap
+
+        mon = Canned(load_config("local"), admission=None, live=live, every=0.05, stream=io.StringIO())
+        mon.every = 0.05
+        return mon
+
+
+def _snap(n_in: int) -> dict:
+    return {"run_name": "demo", "elapsed": 1.0, "accepted": 0, "target": None, "eta_seconds": None,
+            "stages": [{"stage": "ingest", "unit": "documents", "rows_in": n_in, "rows_out": n_in, "rejected": 0,
+                        "errored": 0, "candidates_made": 0, "rows_per_second": None}]}
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_the_monitor_prints_changes_and_a_final_table(live):
+    import threading
+    import time
+
+    mon = CannedMonitor.make(live, [_snap(1), _snap(1), _snap(1), _snap(2)])
+    mon._thread = threading.Thread(target=mon._run, daemon=True)
+    mon._thread.start()
+    time.sleep(0.6)
+    final = mon.stop("finished")
+    text = mon.stream.getvalue()
+    assert final["state"] == "finished" and mon.written["state"] == "finished"
+    assert text.rstrip().splitlines()[-2].startswith("stage") and text.rstrip().endswith("-")
+    assert "ARES demo: finished" in text
+    if not live:  # a log gets a table only when the numbers change: 1, then 2, then the final one
+        assert text.count("ARES demo: running") == 2
