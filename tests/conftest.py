@@ -178,7 +178,7 @@ def scripted_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("scripted")
     docs = root / "docs.jsonl"
     records = sample_records(24) + [{"id": "broken", "body": "no text field"},
-                                    {"id": "spam", "text": "Buy now! " * 300}]
+                                    {"id": "spam", "text": "Cheap watches, cheap watches, cheap watches today! " * 60}]
     docs.write_text("".join(json.dumps(r) + "\n" for r in records))
     out = root / "out"
     proc = subprocess.run(
