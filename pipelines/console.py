@@ -3,7 +3,8 @@
 Quiet means the job's own lines (a few `ares` log lines, the progress table, the summary) and errors. Ray's and Ray
 Data's own settings do the silencing, nothing filters text: engine actors' output is not forwarded to the driver
 (`ray.init(log_to_driver=False)`; it stays in the session's log files), Ray's driver logger and Ray Data's logger
-print errors only, and Ray Data draws no progress bars of its own (`DataContext.enable_progress_bars`).
+print errors only, and Ray Data draws no progress bars of its own (`DataContext.enable_progress_bars`). Ray's C++
+core worker logs at error level on its own (one line about actor constructor arguments); that line stays.
 """
 
 from __future__ import annotations
@@ -26,8 +27,15 @@ def ray_init_kwargs(verbose: bool) -> dict[str, Any]:
 
 
 def configure_ray_data(verbose: bool) -> None:
-    """Ray Data's console: its progress bars and execution logs when verbose, errors only otherwise."""
+    """Ray Data's console: its progress bars and execution logs when verbose, errors only otherwise; Ray's
+    deprecation notices (for the code's maintainers, not for a run's reader) only when verbose."""
+    import warnings
+
     from ray.data import DataContext
+    from ray.util.annotations import RayDeprecationWarning
+
+    if not verbose:
+        warnings.filterwarnings("ignore", category=RayDeprecationWarning)
 
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = verbose

@@ -72,7 +72,9 @@ def progress_headline(snap: dict[str, Any]) -> str:
     line = f"ARES {snap.get('run_name', '')}: {snap.get('state', 'running')} {_duration(snap.get('elapsed'))}, " \
            f"accepted {accepted}"
     if target is not None:
-        line += f" of target {target}, about {_duration(snap.get('eta_seconds'))} left"
+        line += f" of target {target}"
+        if snap.get("state", "running") == "running":
+            line += f", about {_duration(snap.get('eta_seconds'))} left"
     return line
 
 

@@ -102,7 +102,6 @@ class GroupRunner:
             print(f"[ares] {'+'.join(s.name for s in self.stages)}: {len(docs)} documents, {len(cands)} candidates "
                   f"({sum(c.alive or c.status == 'accepted' for c in cands)} still in) in {time.time() - started:.1f} s",
                   flush=True)
-        self.progress.flush()
         if self.last:
             return output.to_table([row for doc in docs for row in output.to_rows(doc, self.meta)])
         return pa.table(

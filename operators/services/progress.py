@@ -105,21 +105,18 @@ class Progress:
 
     def __init__(self) -> None:
         self.stages: dict[str, StageTally] = {}
-        self.batches = 0
 
-    def add(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
-        """One batch's tallies, (stage name, StageTally as a dict) in the order the stages ran."""
-        for name, fields in batch:
-            t = StageTally(**fields)
-            if name in self.stages:
-                self.stages[name].add(t)
-            else:
-                self.stages[name] = t
-        self.batches += 1
+    def add(self, name: str, fields: dict[str, Any]) -> None:
+        """What stage `name` did to one batch (a StageTally as a dict)."""
+        t = StageTally(**fields)
+        if name in self.stages:
+            self.stages[name].add(t)
+        else:
+            self.stages[name] = t
 
     def snapshot(self) -> dict[str, Any]:
-        return {"batches": self.batches,
-                "stages": {name: {**asdict(t), "rows_per_second": t.rows_per_second} for name, t in self.stages.items()}}
+        return {"stages": {name: {**asdict(t), "rows_per_second": t.rows_per_second}
+                           for name, t in self.stages.items()}}
 
 
 ProgressActor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(Progress)
@@ -130,13 +127,12 @@ def actor_name(job_key: str) -> str:
 
 
 class StageRecorder:
-    """What the runner calls: `with recorder.stage(stage, docs):` around each stage of a batch, then `flush()`.
-
-    Without a progress actor (unit tests, `ares score`) it counts nothing and sends nothing."""
+    """What the runner calls: `with recorder.stage(stage, docs):` around each stage of a batch. Each stage's counts
+    are sent as soon as it is done, so a long batch shows its stages advancing. Without a progress actor (unit
+    tests, `ares score`) it counts nothing and sends nothing."""
 
     def __init__(self, actor: Any = None):
         self.actor = actor
-        self.pending: list[tuple[str, dict[str, Any]]] = []
 
     @classmethod
     def connect(cls, name: str, namespace: str | None) -> "StageRecorder":
@@ -155,12 +151,8 @@ class StageRecorder:
             return
         before, started = _census(docs), time.time()
         yield
-        self.pending.append((stage.name, asdict(tally(stage_unit(stage), before, docs, started, time.time()))))
-
-    def flush(self) -> None:
-        if self.actor is not None and self.pending:
-            try:
-                self.actor.add.remote(self.pending)  # fire and forget
-            except Exception:  # a progress actor that is gone must not fail the batch
-                pass
-        self.pending = []
+        counts = asdict(tally(stage_unit(stage), before, docs, started, time.time()))
+        try:
+            self.actor.add.remote(stage.name, counts)  # fire and forget
+        except Exception:  # a progress actor that is gone must not fail the batch
+            pass
