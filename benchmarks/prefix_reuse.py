@@ -22,12 +22,14 @@ from operators.llm.sampling import SamplingConfig as Sampling
 from operators.schemas import BinaryJudgement, DomainPersonas, GeneratedInstance
 from operators.stages.chunking import chunk_text
 from operators.stages.label import DEFAULT_DOMAINS
+from operators.stages.synthesis import prompt_values
 from operators.templates import render
-from pipelines.config import REPO_ROOT, load_config
+from pipelines.config import load_config
+from pipelines.locations import sample_dir
 
 
 def sample_texts(n: int) -> list[str]:
-    with gzip.open(REPO_ROOT / "data" / "sample" / "documents.jsonl.gz", "rt", encoding="utf-8") as f:
+    with gzip.open(sample_dir() / "documents.jsonl.gz", "rt", encoding="utf-8") as f:
         return [json.loads(line)["text"] for line in f][:n]
 
 
@@ -36,8 +38,8 @@ PERSONAS = ["A first-year student revising for an exam", "A journalist checking 
 
 def synthesis_request(document: str, persona: str, sampling: Sampling) -> LLMRequest:
     """One co-generation call as the pipeline makes it (local rubric bounds)."""
-    return LLMRequest(render("synthesis", document=document, persona=persona, domain="Natural Science",
-                             min_criteria=7, max_criteria=10, min_weight=-5, max_weight=5), GeneratedInstance, sampling)
+    values = prompt_values(load_config("local").rubric, document, persona, "Natural Science")
+    return LLMRequest(render("synthesis", **values), GeneratedInstance, sampling, stage="synthesis")
 
 
 def stage_requests(docs: list[str]) -> list[list[LLMRequest]]:

@@ -71,13 +71,13 @@ def _doc_fields(doc: DocumentState) -> dict[str, Any]:
 
 
 def _candidate_fields(doc: DocumentState, cand: Candidate) -> dict[str, Any]:
-    chunk = doc.chunks[cand.chunk_index] if cand.chunk_index < len(doc.chunks) else None
+    chunk = next((c for c in doc.chunks if c.index == cand.chunk_index), None)
     status = cand.status
     stage, reason = cand.reject_stage, cand.reject_reason
+    if not doc.alive and status != "rejected":  # the document was rejected after its candidates were planned
+        status, stage, reason = "rejected", doc.reject_stage, doc.reject_reason
     if status == "pending":  # a stage forgot to decide: never let that pass as accepted
         status, stage, reason = "rejected", "pipeline", "candidate left undecided by the pipeline"
-    if not doc.alive and status != "rejected":
-        status, stage, reason = "rejected", doc.reject_stage, doc.reject_reason
     return {
         "unit": "candidate",
         "candidate_id": cand.candidate_id,

@@ -95,7 +95,7 @@ class DocumentDatasource(FileBasedDatasource):
                     if row is not None:
                         yield row
         except Exception as exc:  # truncated gzip, I/O failure mid-file: keep what was read, record the rest
-            yield _row(path, line_no + 1, None, None, f"file unreadable after line {line_no}: {_brief(exc)}")
+            yield _unreadable(path, line_no, f"file unreadable after line {line_no}: {_brief(exc)}")
             return
         if buffer.strip():
             line_no += 1
@@ -136,7 +136,7 @@ class DocumentDatasource(FileBasedDatasource):
                     doc_id, body, error = record_from_json(rec, self.id_field, self.text_field)
                     yield _row(path, row_no, doc_id, body, error)
         except Exception as exc:
-            yield _row(path, row_no + 1, None, None, f"corrupt parquet data after row {row_no}: {_brief(exc)}")
+            yield _unreadable(path, row_no, f"corrupt parquet data after row {row_no}: {_brief(exc)}")
 
     def _read_stream(self, f, path: str) -> Iterator[pa.Table]:
         block: list[dict[str, Any]] = []
@@ -153,6 +153,12 @@ class DocumentDatasource(FileBasedDatasource):
 
 def _brief(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+
+
+def _unreadable(path: str, after: int, error: str) -> dict[str, Any]:
+    """The row for the rest of a file that could not be read. Its key is not a record's key: if the failure was
+    transient, a resumed job reads those records again instead of finding them checkpointed as this error."""
+    return dict(_row(path, after + 1, None, None, error), record_key=f"{path}#unreadable-after-{after}")
 
 
 def _row(path: str, row: int, doc_id: str | None, text: str | None, error: str | None) -> dict[str, Any]:

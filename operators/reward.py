@@ -3,7 +3,9 @@
     score = (sum of weights of met criteria, negatives included) / (sum of positive weights), clipped to [0, 1]
 
 A negative criterion describes the bad behaviour itself ("Claims that ..."), so "met" means the bad thing happened
-and its (negative) weight is added. A judge output that does not parse is retried (the engine's `max_attempts`)
+and its (negative) weight is added. The reward does not take the weights on trust: a zero weight, a polarity that
+disagrees with the sign, a pitfall phrased as the good behaviour ("Avoids X" with a negative weight) or a rubric
+with no positive weight is a `RubricError` naming the item, never a silently wrong number. A judge output that does not parse is retried (the engine's `max_attempts`)
 and then reported as an error for that criterion: it is never counted as "not met", and a result with any errored
 criterion has `score = None` (its `partial_score` over the judged criteria is there for inspection only).
 """
@@ -17,6 +19,7 @@ from pydantic import BaseModel
 
 from operators.llm.client import LLMClient, LLMRequest
 from operators.llm.sampling import SamplingConfig
+from operators.rubric import RubricError, check_scorable
 from operators.templates import render
 from operators.schemas import CriterionJudgement, RubricItem
 
@@ -73,7 +76,13 @@ def score_many(
     prompts_dir: str | None = None,
     stage: str = "reward",
 ) -> list[RewardResult]:
-    """Score many (question, response, rubric) items with one batched judge call over all their criteria."""
+    """Score many (question, response, rubric) items with one batched judge call over all their criteria.
+    Every rubric is checked first (`RubricError` names the item and the criterion)."""
+    for i, item in enumerate(items):
+        try:
+            check_scorable(item.rubric)
+        except RubricError as exc:
+            raise RubricError(f"item {i}: {exc}") from None
     sampling = sampling or GRADER_SAMPLING
     requests, owners = [], []
     for i, item in enumerate(items):

@@ -7,6 +7,7 @@ the criterion describes" and the reward adds the weight, negative or positive.
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from pydantic import Field, model_validator
@@ -21,6 +22,8 @@ class RubricSpec(Strict):
     min_weight: int = -5
     max_weight: int = 5
     min_negative: int = Field(1, ge=0, description="Pitfall criteria a rubric must carry.")
+    negative_share: float = Field(
+        0.25, ge=0, lt=1, description="Share of pitfalls synthesis asks for (about 26% in the ARES data).")
 
     @model_validator(mode="after")
     def _check(self) -> "RubricSpec":
@@ -31,6 +34,60 @@ class RubricSpec(Strict):
         if self.min_negative >= self.max_criteria:
             raise ValueError("min_negative must leave room for a positive criterion (below max_criteria)")
         return self
+
+
+def pitfalls_wanted(spec: RubricSpec) -> int:
+    """How many pitfalls synthesis asks for: the target share of a mid-sized rubric, at least `min_negative`."""
+    mid = (spec.min_criteria + spec.max_criteria) / 2
+    return max(spec.min_negative, round(spec.negative_share * mid))
+
+
+def weight_tiers(spec: RubricSpec) -> dict[str, str]:
+    """The weight ranges of the important and optional tiers below the essential one (`max_weight`): with the
+    default 5, important 3 to 4 and optional 1 to 2 (Rubrics as Rewards' categories)."""
+    top = spec.max_weight
+    low = max(2, -(-top // 2))  # the important tier starts at half the top weight, rounded up
+    span = lambda lo, hi: f"{lo}" if lo >= hi else f"{lo} to {hi}"  # noqa: E731
+    if top <= 2:
+        return {"important": "1", "optional": "1"}
+    return {"important": span(low, top - 1), "optional": span(1, low - 1)}
+
+
+# Phrasings whose meaning does not depend on context: a criterion starting so describes a good behaviour (avoiding
+# something) or a bad one (a false claim). "Does not mention the dose limit" or "Omits the contraindication" are
+# correct pitfalls (met = the bad thing happened) and are left to the rubric judge, which reads each criterion.
+GOOD_BEHAVIOUR = re.compile(r"^\s*(avoids?|refrains? from|steers? clear of|abstains? from|is careful (not )?to|"
+                            r"correctly|accurately)\b", re.I)
+BAD_BEHAVIOUR = re.compile(r"^\s*(falsely|incorrectly|wrongly|mistakenly|erroneously)\b", re.I)
+
+
+def polarity_problem(index: int, item: RubricItem) -> str | None:
+    """Why this item's weight sign cannot be right, or None: a zero weight, a polarity label that disagrees with
+    the sign, or an unambiguous phrasing of the opposite behaviour."""
+    if item.weight == 0:
+        return f"criterion {index} has weight 0"
+    if (item.polarity == "positive") != (item.weight > 0):
+        return f"criterion {index} polarity {item.polarity} disagrees with weight {item.weight}"
+    if item.weight < 0 and GOOD_BEHAVIOUR.match(item.criterion):
+        return f"criterion {index} is a pitfall phrased as the good behaviour ({item.criterion[:60]!r})"
+    if item.weight > 0 and BAD_BEHAVIOUR.match(item.criterion):
+        return f"criterion {index} rewards a mistake ({item.criterion[:60]!r}, weight {item.weight})"
+    return None
+
+
+class RubricError(ValueError):
+    """A rubric the reward cannot score correctly; the message names the item."""
+
+
+def check_scorable(rubric: Sequence[RubricItem]) -> None:
+    """Raise RubricError unless every item's weight sign is right and some weight is positive: the reward would
+    otherwise be a silently wrong number."""
+    for i, item in enumerate(rubric):
+        problem = polarity_problem(i, item)
+        if problem:
+            raise RubricError(problem)
+    if not any(item.weight > 0 for item in rubric):
+        raise RubricError("the rubric has no positive weight to normalise by")
 
 
 def _item(polarity: str, low: int, high: int) -> dict:

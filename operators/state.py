@@ -91,6 +91,17 @@ class DocumentState(Judged):
         return cls(record_key=row["record_key"], doc_id=row.get("doc_id"), source=row["source"], row=int(row["row"]),
                    text=row.get("text"), read_error=row.get("error"))
 
+    def chunk(self, index: int) -> Chunk:
+        """The chunk with this index (chunks a judge refused are gone from the list; indexes stay stable)."""
+        for chunk in self.chunks:
+            if chunk.index == index:
+                return chunk
+        raise KeyError(f"{self.record_key}: no chunk {index}")
+
+    def excerpt(self) -> str:
+        """Every chunk, in order, as one text: what a stage that looks at the whole document is shown."""
+        return "\n\n[...]\n\n".join(c.text for c in self.chunks)
+
     def live_candidates(self) -> list[Candidate]:
         return [c for c in self.candidates if c.alive] if self.alive else []
 

@@ -110,8 +110,15 @@ def check_writable(path: str, storage) -> None:
 
 
 def exists(path: str, storage) -> bool:
+    """Whether `path` exists. Only "not found" is False: any other failure (access denied, a server error, an
+    unreachable endpoint) is a StorageError, never read as "nothing there" (a resumed job would then forget its
+    committed output)."""
     fs = fsspec_filesystem(path, storage)
     try:
         return fs.exists(strip_scheme(path).rstrip("/"))
-    except Exception:
+    except FileNotFoundError:
         return False
+    except PermissionError as exc:
+        raise StorageError(f"{path}: access denied (check credentials): {_describe(exc)}") from None
+    except Exception as exc:
+        raise StorageError(f"{path}: cannot check whether it exists: {_describe(exc)}") from None

@@ -2,8 +2,10 @@
 
 A template holds a `# version: N` line, the system text, a `---user---` line and the user text, with `$name`
 placeholders. A system text `#include NAME` takes NAME.txt: every template that shows a document shares one system
-text and puts the document first, so all of a document's calls share one prefix in vLLM's cache. Values are untrusted (documents, model outputs): any tag that could close or open one of our
-delimiters (`<document>`, `</question>` ...) is neutralised, so a document cannot step outside its block.
+text and puts the document first, so all of a document's calls share one prefix in vLLM's cache. Values are
+untrusted (documents, and model outputs derived from them: personas, questions, answers): any tag that could close or
+open one of our delimiters (`<document>`, `</question foo>`, `<persona id=1>` ...) is neutralised, so a value cannot
+step outside its block.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ from pathlib import Path
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 _USER_MARK = "---user---"
-_TAG = re.compile(r"<\s*(/?)\s*(document|question|answer|good_answer|response|criterion|rubric)\s*>", re.I)
+DELIMITERS = ("document", "question", "answer", "good_answer", "response", "criterion", "rubric", "persona",
+              "reference_answer")
+# Any tag named like one of our delimiters, with or without attributes or stray text (`</document foo>`,
+# `<document id=1>`, `< /Persona >`): untrusted text must not open or close one of our blocks.
+_TAG = re.compile(r"<\s*(/?)\s*(" + "|".join(DELIMITERS) + r")\b[^<>]*>", re.I)
 
 
 def neutralise(text: str) -> str:
-    """Break our delimiter tags inside untrusted text: `</document>` becomes `[/document]`."""
-    return _TAG.sub(lambda m: f"[{m.group(1)}{m.group(2)}]", text)
+    """Break our delimiter tags inside untrusted text: `</document foo>` becomes `[/document]`."""
+    return _TAG.sub(lambda m: f"[{m.group(1)}{m.group(2).lower()}]", text)
 
 
 @lru_cache(maxsize=None)

@@ -13,6 +13,7 @@ from operators import storage
 from operators.services.admission import AdmissionActor, actor_name
 from operators.services.journal import Journal
 from pipelines.config import Config
+from pipelines.preflight import JobError
 from pipelines.summary import committed_state
 
 NAMESPACE = "ares"
@@ -37,10 +38,20 @@ def start(cfg: Config):
     def journal():
         return journal_for(Config.model_validate_json(cfg_json))
 
-    journal_for(cfg).clear()
-    actor = AdmissionActor.options(name=name, namespace=NAMESPACE, get_if_exists=True).remote(
+    import ray
+
+    try:
+        journal_for(cfg).clear()
+    except Exception as exc:
+        raise JobError(f"admission journal {cfg.checkpoint_path}.admission: cannot clear it: {exc}") from None
+    actor = AdmissionActor.options(name=name, namespace=NAMESPACE, get_if_exists=True,
+                                   resources=dict(cfg.ray.admission_resources) or None).remote(
         adm.quota, adm.dedup, cfg.ray.max_errored_fraction, seed_from=seed_from, journal=journal,
     )
+    problem = ray.get(actor.health.remote())
+    if problem is not None:  # e.g. the committed output could not be read: never start from a forgotten state
+        ray.kill(actor)
+        raise JobError(f"output {cfg.output.path}: {problem}")
     return actor, name
 
 

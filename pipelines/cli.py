@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run (or resume) a job: ares run CONFIG [key=value ...]")
-    p.add_argument("config", help="a config name in conf/ (local, cluster) or a YAML path")
+    p.add_argument("config", help="a built-in config (local, cluster) or a YAML path")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. input.limit_per_file=8")
     _add_verbose(p)
     p.add_argument("--progress-every", type=_positive, default=30.0, metavar="SECONDS",
@@ -258,9 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_check_config)
 
     p = sub.add_parser("prepare-model", help="fetch and convert the local tiny model (cached)")
-    from pipelines.tiny_model import DEFAULT_DIR
-
-    p.add_argument("--out", default=DEFAULT_DIR)
+    p.add_argument("--out", help="the model folder (default: where the built-in local config looks for it)")
     p.set_defaults(fn=cmd_prepare_model)
 
     p = sub.add_parser("report", help="write one self-contained HTML report about a job's output")

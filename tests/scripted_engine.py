@@ -41,9 +41,15 @@ def _keywords(text: str, k: int) -> list[str]:
     return seen
 
 
+PERSONAS = ["A careful engineering student", "A curious retired teacher"]
+
+
 def synthesis(user: str, persona: str) -> dict:
+    """A passing instance from the document's words; each persona asks about other words (so a document's two
+    candidates are not near-duplicates), and the same document and persona always give the same question."""
     doc = _between(user, "document")
-    words = _keywords(doc, 10)
+    slot = PERSONAS.index(persona) if persona in PERSONAS else 0
+    words = _keywords(doc, 10 + 4 * len(PERSONAS))[4 * slot:]
     tag = hashlib.sha256((doc + persona).encode()).hexdigest()[:6]
     rubric = [{"criterion": f"Explains the role of {w} in the process described", "weight": 5 - i % 3,
                "polarity": "positive"} for i, w in enumerate(words[:6])]
@@ -85,11 +91,15 @@ class ScriptedClient:
             domain = domains[int(hashlib.sha256(doc.encode()).hexdigest(), 16) % len(domains)]
             out = {"domain": domain}
             if name == "DomainPersonas":
-                out["personas"] = ["A careful engineering student", "A curious retired teacher"]
+                out["personas"] = list(PERSONAS)
             return out
         if name == "GeneratedInstance":
-            persona = re.search(r"Write as this person: (.*)", user).group(1).strip()
-            return synthesis(user, persona)
+            return synthesis(user, _between(user, "persona"))
+        if name == "RubricJudgement":
+            signs = re.findall(r"^\d+\. \[([+-])\d+\]", _between(user, "rubric"), re.M)
+            fails = req.stage in self.fail_stages
+            return {"met_means": ["good" if s == "+" else "bad" for s in signs], "reason": "scripted",
+                    "verdict": "no" if fails else "yes"}
         if name == "FlawedAnswer":
             return {"answer": f"It is mostly about luck. {FLAW_MARK}"}
         if name == "CriterionJudgement":

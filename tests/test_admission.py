@@ -82,19 +82,61 @@ def test_splits_follow_documents_and_fractions():
     assert assign_split("doc-7", SplitConfig(train=1.0, validation=0.0, test=0.0)) == "train"
 
 
-def test_contamination_check(tmp_path):
+EVAL_ITEM = ("In the Haber-Bosch process, why are high pressures used, and why must unreacted nitrogen and hydrogen "
+             "be recycled through the reactor?")
+
+
+@pytest.fixture
+def eval_cfg(tmp_path):
     evals = tmp_path / "eval.jsonl"
-    evals.write_text(json.dumps({"text": "Explain why the Haber-Bosch process needs high pressure and an iron "
-                                         "catalyst to make ammonia."}) + "\n")
-    cfg = ContaminationConfig(eval_files=[str(evals)], ngram=5, max_overlap=0.2)
-    ok, reason = contamination.check("Explain why the Haber-Bosch process needs high pressure in industry.", cfg)
-    assert not ok and "occur in the evaluation sets" in reason
-    ok, _ = contamination.check("Which enzyme fixes carbon dioxide in the Calvin cycle?", cfg)
-    assert ok
+    evals.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "hb", "text": EVAL_ITEM},
+        {"id": "five", "text": "What is photosynthesis's main product?"},  # 5 words: shorter than n
+    ]))
+    return ContaminationConfig(eval_files=[str(evals)], ngram=8, max_overlap=0.5)
+
+
+def test_an_eval_item_pasted_into_a_longer_question_is_caught(eval_cfg):
+    question = ("I run a small fertiliser plant in the north of the country and I am preparing a week of staff "
+                "training on ammonia synthesis for new operators who have never worked with high pressure gas "
+                "lines before. " + EVAL_ITEM + " I would also like to know how the iron catalyst is regenerated "
+                "during a planned shutdown, which safety checks the operators must run on the compressors every "
+                "shift, and how we should document the results for the inspectors who visit twice a year.")
+    assert len(question.split()) > 90  # the item is a small share of the question's own n-grams
+    ok, reason = contamination.check(question, "A long reference answer about pressure and recycling.", eval_cfg)
+    assert not ok and reason.startswith("100% of evaluation item hb's 8-grams")
+
+
+def test_an_eval_item_in_the_reference_answer_is_caught(eval_cfg):
+    ok, reason = contamination.check("Why is ammonia made at high pressure?", "As asked before: " + EVAL_ITEM, eval_cfg)
+    assert not ok and "evaluation item hb" in reason
+
+
+def test_a_light_paraphrase_is_caught(eval_cfg):
+    edited = ("in the haber bosch process why are HIGH pressures used... and why must the unreacted nitrogen and "
+              "hydrogen be recycled through the reactor")  # case, punctuation, one word added
+    ok, reason = contamination.check(edited, "", eval_cfg)
+    assert not ok, reason
+
+
+def test_a_five_word_item_matches_as_normalised_text(eval_cfg):
+    ok, reason = contamination.check("Quick one: what is Photosynthesis's main product, roughly?", "Glucose.", eval_cfg)
+    assert not ok and reason.startswith("100% of evaluation item five's")
+    ok, _ = contamination.check("What is the main product of the Calvin cycle in photosynthesis?", "G3P", eval_cfg)
+    assert ok  # the same words in another order are not the item
+
+
+def test_an_unrelated_question_passes(eval_cfg):
+    ok, reason = contamination.check("Which enzyme fixes carbon dioxide in the Calvin cycle of C3 plants?",
+                                     "RuBisCO fixes CO2 onto ribulose-1,5-bisphosphate.", eval_cfg)
+    assert ok and "no evaluation item shares" in reason
+
+
+def test_contamination_file_errors_name_the_line(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "no text field"}\n')
     with pytest.raises(ValueError, match=r"bad.jsonl line 1: no 'text' text"):
-        contamination.check("anything at all here", ContaminationConfig(eval_files=[str(bad)]))
+        contamination.check("anything at all here", "", ContaminationConfig(eval_files=[str(bad)]))
 
 
 def test_personas_from_file_are_deterministic_and_domain_tagged():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -9,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from operators.output import OUTPUT_SCHEMA
+from pipelines.ares import FLOW
 from tests.conftest import ARES, REPO, make_bucket, put_jsonl_gz, read_output, sample_records
 
 pytestmark = pytest.mark.e2e
@@ -21,7 +23,7 @@ def test_pipeline_reads_and_writes_s3(s3_server, tiny_model, tmp_path):
     # one bad record among them: it must come out as a rejected document naming its file and row
     put_jsonl_gz(s3, "e2e", "in/part-0.jsonl.gz", docs[:4] + [{"id": "broken", "body": "no text field"}] + docs[4:])
     cmd = ARES + [
-        "run", "local",
+        "run", "local-two-engines",  # the generator and judge pools the cluster config has, on the tiny model
         "input.path=s3://e2e/in/", "output.path=s3://e2e/out", f"storage.endpoint_url={endpoint}",
         "input.limit_per_file=null",
     ]
@@ -48,8 +50,16 @@ def test_pipeline_reads_and_writes_s3(s3_server, tiny_model, tmp_path):
     assert summary["documents_read"] == 9
     assert len(cand_rows) >= 8  # 8 good documents, at least one candidate each reached the end
 
+    allowed = {"read", "pipeline"} | {v for s in FLOW for v in s.verdict_names}
     for r in (rejected.to_pylist() if rejected is not None else []):
-        assert r["reject_stage"] and r["reject_reason"], r
+        assert r["reject_stage"] in allowed and r["reject_reason"], r
+    for r in (accepted.to_pylist() if accepted is not None else []):
+        assert all(v["passed"] for v in r["verdicts"]) and r["split"], r
+    assert "[ingest+document_filter+chunking] -> [document_judge+label+plan+synthesis+rubric_checks]@default -> " \
+           "[self_containment+faithfulness+leakage+rubric_judge+discriminativeness+contamination+admission]@judge" in log
+    models = json.loads(cand_rows[0]["models"])
+    assert set(models) == {"document_judge", "label", "synthesis", "self_containment", "faithfulness", "leakage",
+                           "rubric_judge", "discriminativeness"}
     for r in cand_rows:
         assert r["persona"] and r["domain"] and r["verdicts"], r
         assert r["prompts_version"] and r["models"] and r["doc_hash"]

@@ -47,3 +47,23 @@ def test_bad_enum_and_empty_output():
     value, error = parse_output(json.dumps({"reason": "r", "verdict": "maybe"}), "stop", BinaryJudgement)
     assert value is None and "verdict" in error
     assert parse_output("  ", "stop", BinaryJudgement) == (None, "empty output")
+
+
+def test_strings_cut_at_their_max_length_are_rejected():
+    """The JSON grammar enforces maxLength by closing the string there (seen on the real engine): a string that long
+    was cut, so the output is refused, naming the field; one character less passes."""
+    from operators.rubric import RubricSpec
+    from operators.stages.synthesis import schema
+
+    tight = schema(RubricSpec(min_criteria=1, max_criteria=3))
+    limit = tight["properties"]["reference_answer"]["maxLength"]
+    cut = dict(GOOD, reference_answer="x" * limit)
+    value, error = parse_output(json.dumps(cut), "stop", GeneratedInstance, tight)
+    assert value is None and error.startswith("string cut at its maxLength") and f"reference_answer ({limit}" in error
+    whole = dict(GOOD, reference_answer="x" * (limit - 1))
+    assert parse_output(json.dumps(whole), "stop", GeneratedInstance, tight)[1] is None
+    crit = dict(GOOD, rubric=[{"criterion": "c" * 200, "weight": -2, "polarity": "negative"}])
+    value, error = parse_output(json.dumps(crit), "stop", GeneratedInstance, tight)
+    assert value is None and "rubric.0.criterion (200 characters)" in error  # inside anyOf items
+    long_reason = json.dumps({"reason": "r" * 400, "verdict": "yes"})  # the model's own schema: max_length=400
+    assert "reason (400 characters)" in parse_output(long_reason, "stop", BinaryJudgement)[1]

@@ -12,7 +12,8 @@ import pytest
 
 from operators.llm.client import LLMResult
 from operators.llm.parsing import parse_output
-from operators.reward import normalized_score, score, score_many, ScoreItem
+from operators.reward import ScoreItem, normalized_score, score, score_many
+from operators.rubric import RubricError
 from operators.schemas import RubricItem
 
 
@@ -93,3 +94,28 @@ def test_batch_scoring_sends_every_criterion_in_one_call():
     results = score_many([ScoreItem("q", "a", RUBRIC), ScoreItem("q", "b", RUBRIC[:2])], judge)
     assert calls == [6]
     assert [r.score for r in results] == [pytest.approx(0.6), pytest.approx(1.0)]
+
+
+@pytest.mark.parametrize(
+    "bad_item, message",
+    [
+        (RubricItem(criterion="Mentions the ozone layer", weight=0, polarity="positive"), "criterion 4 has weight 0"),
+        (RubricItem(criterion="Claims that the sky is green", weight=3, polarity="negative"),
+         "criterion 4 polarity negative disagrees with weight 3"),
+        (RubricItem(criterion="Avoids claiming the sky is painted", weight=-2, polarity="negative"),
+         "criterion 4 is a pitfall phrased as the good behaviour"),
+    ],
+)
+def test_the_reward_refuses_a_rubric_whose_signs_cannot_be_right(bad_item, message):
+    judge = ScriptedJudge({c.criterion: True for c in RUBRIC + [bad_item]})
+    with pytest.raises(RubricError, match=message):
+        score("q", "r", RUBRIC + [bad_item], judge)
+    with pytest.raises(RubricError, match=f"item 1: {message}"):
+        score_many([ScoreItem("q", "a", RUBRIC), ScoreItem("q", "b", RUBRIC + [bad_item])], judge)
+    assert judge.calls == 0  # refused before any judge call
+
+
+def test_the_reward_refuses_a_rubric_without_positive_weight():
+    only_pitfalls = [c for c in RUBRIC if c.weight < 0]
+    with pytest.raises(RubricError, match="no positive weight"):
+        score("q", "r", only_pitfalls, ScriptedJudge({c.criterion: False for c in only_pitfalls}))

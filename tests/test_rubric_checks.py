@@ -38,7 +38,7 @@ def test_clean_rubric_passes_every_check(check):
         (rc.check_weights, CLEAN[:3] + [item("Claims that air is blue", -9)], "weight -9 outside [-5, 5]"),
         (rc.check_polarity, CLEAN[:3] + [item("Claims that air is blue", 3, "negative")], "polarity negative disagrees"),
         (rc.check_polarity, CLEAN[:3] + [item("Avoids claiming the sky is painted", -2)], "phrased as the good"),
-        (rc.check_polarity, CLEAN[:3] + [item("Does not mention oceans", -2)], "phrased as the good"),
+        (rc.check_polarity, CLEAN[:3] + [item("Falsely states that the sky is green", 2)], "rewards a mistake"),
         (rc.check_duplicates, CLEAN + [item("names rayleigh scattering as the cause!", 3)], "identical"),
         (rc.check_duplicates, [item("Names Rayleigh scattering as the main cause of blue", 5),
                                item("Names Rayleigh scattering as the main cause of the blue", 4),
@@ -60,3 +60,29 @@ def test_question_text_screens():
                                   "Rayleigh scattering makes the sky blue")
     assert leak == "question contains the reference answer verbatim"
     assert rc.check_question_text("Why is the daytime sky blue rather than violet?", "Rayleigh scattering") is None
+
+
+# What the deterministic check decides alone, and what it leaves to the rubric judge (which reads the document, the
+# reference answer and every criterion). "met" means the response shows what the criterion describes.
+PHRASINGS = [
+    # (criterion, weight, refused by the deterministic check?)
+    ("Omits the contraindication for patients with kidney disease", -3, False),  # met = the bad thing happened
+    ("Does not mention the dose limit of 4 g per day", -3, False),  # the same: a correct pitfall
+    ("Claims that antibiotics cure viral colds", -4, False),
+    ("Recommends antibiotics for a viral cold", -4, False),
+    ("Never mentions the risk of liver damage", -2, False),  # context-dependent: the judge reads it
+    ("Avoids recommending antibiotics", -2, True),  # met = good behaviour, penalised: the silent reward bug
+    ("Refrains from speculating about the diagnosis", -2, True),
+    ("Correctly names the iron catalyst", -3, True),
+    ("Avoids jargon a patient would not understand", 2, False),  # good behaviour, rewarded: right
+    ("Mentions the dose limit of 4 g per day", 4, False),
+    ("Incorrectly claims that ibuprofen is an antibiotic", 3, True),  # a mistake, rewarded
+]
+
+
+@pytest.mark.parametrize("criterion, weight, refused", PHRASINGS)
+def test_polarity_phrasings(criterion, weight, refused):
+    reason = rc.check_polarity(CLEAN[:3] + [item(criterion, weight)], SPEC, CONF)
+    assert (reason is not None) == refused, reason
+    if refused:
+        assert "criterion 3" in reason and criterion[:30] in reason

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from operators.output import OUTPUT_SCHEMA, to_table
+from operators.reward import normalized_score
 from tests.conftest import ARES, REPO
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +53,10 @@ def test_score_a_response_file(tiny_model, tmp_path):
         r = rows[rid]
         verdicts = json.loads(r["verdicts"])
         assert [v["criterion"] for v in verdicts] == [c["criterion"] for c in RUBRIC]
+        judged = [(v["weight"], v["met"]) for v in verdicts if v["error"] is None]
+        assert r["errors"] == len(verdicts) - len(judged)
+        assert r["partial_score"] == (normalized_score(judged) if judged else None)  # the formula, whatever was said
         if r["errors"]:
             assert r["score"] is None and any(v["error"] for v in verdicts)  # an error is never a silent "not met"
         else:
-            assert 0.0 <= r["score"] <= 1.0 and all(v["met"] is not None for v in verdicts)
+            assert r["score"] == r["partial_score"] and all(v["met"] is not None for v in verdicts)

@@ -20,20 +20,21 @@ def ask(
     values: Callable[[T], dict[str, Any]],
     output: type[BaseModel],
     *,
-    schema: dict[str, Any] | None = None,
+    schema: dict[str, Any] | Callable[[T], dict[str, Any]] | None = None,
     template: str | None = None,
     sampling: SamplingConfig | None = None,
 ) -> list[tuple[T, LLMResult]]:
     """One batched engine call for `items`: `values(item)` fills the template (the stage's own by default), the
-    stage's sampling applies unless another is given."""
+    stage's sampling applies unless another is given; `schema` is one JSON schema or a function of the item."""
     if not items:
         return []
     if ctx.llm is None:
         raise RuntimeError(f"stage {ctx.stage} needs an engine but its operator has none")
     params = sampling or ctx.conf.sampling
     name = template or ctx.stage
+    schema_of = schema if callable(schema) else (lambda _: schema)
     requests = [
-        LLMRequest(render(name, ctx.prompts_dir, **values(item)), output, params, schema, stage=ctx.stage)
+        LLMRequest(render(name, ctx.prompts_dir, **values(item)), output, params, schema_of(item), stage=ctx.stage)
         for item in items
     ]
     return list(zip(items, ctx.llm.run(requests)))

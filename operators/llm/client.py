@@ -65,6 +65,7 @@ class VLLMClient:
         self.llm = LLM(model=engine.model, max_model_len=engine.max_model_len,
                        tensor_parallel_size=engine.tensor_parallel_size, **kwargs)
         self.max_model_len = engine.max_model_len
+        self.chat_template_kwargs = dict(engine.chat_template_kwargs)
         self.tokenizer = self.llm.get_tokenizer()
 
     @staticmethod
@@ -77,7 +78,8 @@ class VLLMClient:
 
     def _prompt_tokens(self, req: LLMRequest) -> int:
         """Prompt tokens, so that an over-long prompt becomes a reject instead of an engine error."""
-        ids = self.tokenizer.apply_chat_template(req.messages, add_generation_prompt=True, tokenize=True)
+        ids = self.tokenizer.apply_chat_template(req.messages, add_generation_prompt=True, tokenize=True,
+                                                 **self.chat_template_kwargs)
         if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # transformers may return a BatchEncoding
             ids = ids["input_ids"]
         return len(ids)
@@ -102,13 +104,14 @@ class VLLMClient:
                     [requests[i].messages for i in pending],
                     [self.sampling_params(requests[i], attempt) for i in pending],
                     use_tqdm=False,
+                    chat_template_kwargs=self.chat_template_kwargs,
                 )
             except Exception as exc:
                 raise EngineFailure(f"vLLM engine failed: {type(exc).__name__}: {exc}") from exc
             retry = []
             for i, out in zip(pending, outs):
                 comp = out.outputs[0]
-                value, error = parse_output(comp.text, comp.finish_reason, requests[i].output)
+                value, error = parse_output(comp.text, comp.finish_reason, requests[i].output, requests[i].schema)
                 prev = results[i]
                 tokens = len(comp.token_ids) + (prev.output_tokens if prev else 0)
                 results[i] = LLMResult(value, error, comp.text, attempt + 1, tokens)

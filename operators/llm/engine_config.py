@@ -20,6 +20,10 @@ class EngineConfig(Strict):
     batch_size: int = Field(8, ge=1, description="Documents per batch; every call for them goes to vLLM at once.")
     num_cpus: float = Field(1.0, ge=0)
     num_gpus: float = Field(0.0, ge=0)
+    resources: dict[str, float] = Field(
+        default_factory=dict, description="Custom Ray resources each actor asks for, e.g. {on_demand: 1} to keep the "
+                                          "pool on nodes started with that resource."
+    )
     tensor_parallel_size: int = Field(1, ge=1)
     max_model_len: int = Field(4096, ge=256)
     compact_json: bool = Field(
@@ -27,6 +31,12 @@ class EngineConfig(Strict):
     )
     engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Passed to vllm.LLM as they are.")
     env: dict[str, str] = Field(default_factory=dict, description="Environment of the engine actors.")
+    chat_template_kwargs: dict[str, Any] = Field(
+        default_factory=lambda: {"enable_thinking": False},
+        description="Passed to the model's chat template with every request. Every stage asks for JSON, so "
+                    "thinking is off by default for models that have a thinking mode (Qwen3); a template ignores "
+                    "keys it does not use.",
+    )
     client: str = Field(
         "vllm", description="The engine client: 'vllm' (a vllm.LLM in each actor) or 'module:factory', a callable "
                             "taking this EngineConfig and returning an object with run(requests) -> results."

@@ -3,8 +3,8 @@ endpoint, with the library's formula and grader prompt (`operators.reward.score_
 template), so a trainer's reward is computed exactly as `ares score` computes it.
 
 Every criterion of every item of a call is sent concurrently. A result carries either a score or an error that says
-why there is none (the judge unreachable, slow, refusing the key, its output invalid after retries, a rubric that
-cannot be scored); an error is never turned into a silent 0 here: the trainer adapters decide, in each trainer's own
+why there is none (the judge unreachable, slow, refusing the key, its output invalid after retries, a rubric the
+library refuses to score: `operators.rubric.check_scorable`); an error is never turned into a silent 0 here: the trainer adapters decide, in each trainer's own
 terms, what an unscored sample gets.
 
 Settings come from arguments or, for adapters that a trainer loads by name, from the environment:
@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from operators.llm.sampling import SamplingConfig
 from operators.reward import GRADER_SAMPLING, RewardResult, ScoreItem, score_many
+from operators.rubric import RubricError, check_scorable
 from operators.served_reward.judge_client import OpenAIJudgeClient
 from operators.served_reward.labels import LabelError, rubric_items
 
@@ -103,22 +104,19 @@ class RewardClient:
         todo: list[tuple[int, ScoreItem]] = []
         for i, (question, response, rubric) in enumerate(items):
             try:
-                todo.append((i, ScoreItem(str(question), str(response), rubric_items(rubric))))
+                rubric_ok = rubric_items(rubric)
+                check_scorable(rubric_ok)  # the library's own refusal of rubrics it cannot score correctly
+                todo.append((i, ScoreItem(str(question), str(response), rubric_ok)))
             except LabelError as exc:
                 out[i] = ScoredResponse(score=None, error=str(exc))
+            except RubricError as exc:
+                out[i] = ScoredResponse(score=None, error=f"rubric refused: {exc}")
         if todo:
-            for i, result in zip([i for i, _ in todo], self._score([item for _, item in todo])):
-                out[i] = result
+            results = score_many([item for _, item in todo], self.judge, self.sampling, self.prompts_dir,
+                                 stage="reward")
+            for (i, _), result in zip(todo, results):
+                out[i] = _from_result(result)
         return out  # type: ignore[return-value]
-
-    def _score(self, items: list[ScoreItem]) -> list[ScoredResponse]:
-        try:
-            return [_from_result(r) for r in score_many(items, self.judge, self.sampling, self.prompts_dir,
-                                                        stage="reward")]
-        except ValueError as exc:  # a rubric the scorer refuses (operators.reward's validation)
-            if len(items) == 1:
-                return [ScoredResponse(score=None, error=f"rubric refused: {str(exc).splitlines()[0]}")]
-        return [self._score([item])[0] for item in items]  # find which, and score the others
 
     def score(self, question: str, response: str, rubric: Any) -> ScoredResponse:
         return self.score_many([(question, response, rubric)])[0]

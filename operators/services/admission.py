@@ -29,6 +29,10 @@ class TooManyErrors(RuntimeError):
     that as its own UserCodeException without the cause, so the driver asks the service (`spent_budget`)."""
 
 
+class ServiceUnavailable(RuntimeError):
+    """The service could not rebuild its state (the committed output or its journal could not be read)."""
+
+
 class QuotaConfig(Strict):
     per_domain: dict[str, int] = Field(default_factory=dict, description="Target accepted instances per domain.")
     default: int | None = Field(None, ge=1, description="Target for domains not listed.")
@@ -64,15 +68,29 @@ class Admission:
         self.docs_seen = self.docs_errored = 0
         self.doc_ids: dict[str, str] = {}  # document id -> record_key of its first record
         self.seeded = self.replayed = 0
-        if seed_from is not None:
-            accepted, documents = seed_from()
-            self.seeded = self.seed(accepted)
-            self.doc_ids.update(documents)
-        self.journal = journal() if journal is not None else None
-        if self.journal is not None:
-            for entry in self.journal.replay():
-                self._apply(entry)
-                self.replayed += 1
+        self.journal: Journal | None = None
+        self.unavailable: str | None = None
+        try:
+            if seed_from is not None:
+                accepted, documents = seed_from()
+                self.seeded = self.seed(accepted)
+                self.doc_ids.update(documents)
+            self.journal = journal() if journal is not None else None
+            if self.journal is not None:
+                for entry in self.journal.replay():
+                    self._apply(entry)
+                    self.replayed += 1
+        except Exception as exc:  # refuse to decide from a partial state; the driver reports this in one line
+            text = str(exc).splitlines()[0] if str(exc) else ""
+            self.unavailable = f"admission state could not be rebuilt: {type(exc).__name__}: {text}"[:500]
+
+    def health(self) -> str | None:
+        """None when the service can decide; else why it cannot."""
+        return self.unavailable
+
+    def _ready(self) -> None:
+        if self.unavailable:
+            raise ServiceUnavailable(self.unavailable)
 
     def _apply(self, entry: dict) -> None:
         """Re-apply one journal entry: the same state changes the original call made, without re-deciding."""
@@ -100,6 +118,7 @@ class Admission:
         return self.quota.get(domain, self.default_quota)
 
     def full_domains(self) -> list[str]:
+        self._ready()
         return [d for d, n in self.accepted.items() if (lim := self._limit(d)) is not None and n >= lim]
 
     def _register(self, candidate_id: str, domain: str, question: str) -> None:
@@ -136,6 +155,7 @@ class Admission:
         """For each (doc_id, record_key): None if this record owns the id, else the record_key that owns it.
         The first record to claim an id owns it, now and after a restart (ownership is rebuilt from the output
         and the journal)."""
+        self._ready()
         out, new = [], []
         for doc_id, record_key in items:
             if doc_id not in self.doc_ids:
@@ -149,6 +169,7 @@ class Admission:
         """For each (candidate_id, domain, question): (admitted, stage, reason). Admitted ones are registered.
         A candidate asked about again (Ray retried its batch) gives up its earlier place and is decided afresh,
         so a retry neither counts twice against a quota nor is rejected as a duplicate of itself."""
+        self._ready()
         out, withdrawn, admitted = [], [], []
         for cid, domain, question in items:
             if cid in self.admitted:
@@ -175,6 +196,7 @@ class Admission:
 
     def report_documents(self, seen: int, errored: int) -> None:
         """Count documents; raise when errored ones exceed the configured share (after a minimum sample)."""
+        self._ready()
         self.docs_seen += seen
         self.docs_errored += errored
         self._log(seen=seen, errored=errored)

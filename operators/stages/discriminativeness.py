@@ -8,6 +8,7 @@ from pydantic import Field
 from operators.llm.ask import ask, llm_failure
 from operators.llm.sampling import SamplingConfig
 from operators.reward import ScoreItem, score_many
+from operators.rubric import RubricError, check_scorable
 from operators.schemas import FlawedAnswer
 from operators.stage import LLMStageConfig, StageContext, stage
 from operators.state import Candidate, DocumentState
@@ -27,7 +28,13 @@ class DiscriminativenessConfig(LLMStageConfig):
 
 def run(docs: list[DocumentState], ctx: StageContext) -> None:
     cfg: DiscriminativenessConfig = ctx.conf
-    cands: list[Candidate] = [c for d in docs for c in d.live_candidates()]
+    cands: list[Candidate] = []
+    for cand in (c for d in docs for c in d.live_candidates()):
+        try:
+            check_scorable(cand.rubric)
+            cands.append(cand)
+        except RubricError as exc:  # the rubric checks may be off: the reward refuses what it cannot score
+            cand.record(NAME, False, f"rubric cannot be scored: {exc}")
     flawed = ask(ctx, cands, lambda c: {"question": c.question, "answer": c.reference_answer}, FlawedAnswer,
                  template="flawed_answer", sampling=cfg.flawed_answer)
     scored: list[Candidate] = []
@@ -45,11 +52,8 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
     for n, cand in enumerate(scored):
         ref, bad = results[2 * n], results[2 * n + 1]
         if not ref.ok or not bad.ok:
-            errors = ref.errors + bad.errors
-            first = next((v.error for r in (ref, bad) for v in r.verdicts if v.error), None)
-            reason = (f"judge failed on {errors} criteria (first: {first})" if first
-                      else "rubric has no positive weight to normalise by")
-            cand.record(NAME, False, reason)
+            first = next(v.error for r in (ref, bad) for v in r.verdicts if v.error)
+            cand.record(NAME, False, f"judge failed on {ref.errors + bad.errors} criteria (first: {first})")
             continue
         cand.reference_score, cand.flawed_score = ref.score, bad.score
         margin = ref.score - bad.score

@@ -1,5 +1,5 @@
 """Label: one domain per document (from the configured set) and the personas who would ask about it, proposed by
-the model or sampled from a persona file.
+the model or sampled from a persona file. The labeller sees every chunk that candidates will be written from.
 
 The domain is constrained to the configured label set by the JSON schema, so the model cannot invent a label.
 """
@@ -38,7 +38,8 @@ class LabelConfig(LLMStageConfig):
     domains: list[str] = Field(default_factory=lambda: list(DEFAULT_DOMAINS), min_length=1)
     max_personas: int = Field(3, ge=1, le=10, description="Personas per document: proposed, or sampled from the file.")
     persona_file: str | None = Field(None, description="JSONL of {persona, domain?}; personas are sampled from it.")
-    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(max_tokens=200, temperature=0.7))
+    # up to max_personas descriptions of up to 200 characters each (the schema's bound) plus the domain
+    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(max_tokens=300, temperature=0.7))
 
 
 def _schema(domains: list[str], max_personas: int | None) -> dict:
@@ -90,7 +91,7 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
     schema = _schema(cfg.domains, None if from_file else cfg.max_personas)
     live = [d for d in docs if d.alive]
     values = lambda d: {  # noqa: E731
-        "document": d.chunks[0].text,
+        "document": d.excerpt(),  # every chunk a candidate may be written from
         "domains": "; ".join(cfg.domains),
         "max_personas": cfg.max_personas,
     }

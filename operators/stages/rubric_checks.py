@@ -10,16 +10,13 @@ from itertools import combinations
 
 from pydantic import Field
 
-from operators.rubric import RubricSpec
+from operators.rubric import RubricSpec, polarity_problem
 from operators.schemas import RubricItem
 from operators.stage import StageConfig, StageContext, stage
 from operators.state import DocumentState
 from operators.text import normalise, token_set
 
 NAME = "rubric_checks"
-# A pitfall phrased as the good behaviour ("Avoids X", "Does not X") with a negative weight flips the reward's
-# meaning: "met" would then be the good outcome, penalised: a known source of silent reward bugs in published rubric data.
-_NEGATED_PHRASING = re.compile(r"^\s*(avoids?|does not|doesn't|do not|never|refrains? from|omits?|no)\b", re.I)
 _PASSAGE_REFERENCE = re.compile(
     r"\b(according to (the|this) (passage|text|document|article|author)|the (passage|text|document|article) "
     r"(above|below|provided|given)|in the (passage|text|document|article)|the above (passage|text))\b",
@@ -47,11 +44,14 @@ def check_weights(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecks
 
 
 def check_polarity(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksConfig) -> str | None:
+    """Weight signs that cannot be right: a polarity label that disagrees, or a phrasing whose meaning is the
+    opposite of the sign whatever the context ("Avoids X" as a pitfall). A pitfall phrased as the good behaviour
+    flips the reward: "met" is then the good outcome, penalised, a known source of silent reward bugs in published
+    rubric data. Phrasings that depend on context ("Does not mention ...") are the rubric judge's to read."""
     for i, item in enumerate(rubric):
-        if (item.polarity == "positive") != (item.weight > 0):
-            return f"criterion {i} polarity {item.polarity} disagrees with weight {item.weight}"
-        if item.polarity == "negative" and _NEGATED_PHRASING.match(item.criterion):
-            return f"criterion {i} is a pitfall phrased as the good behaviour ({item.criterion[:60]!r})"
+        problem = polarity_problem(i, item)
+        if problem:
+            return problem
     return None
 
 

@@ -76,6 +76,10 @@ class RayConfig(Strict):
         0.1, ge=0, le=1, description="Abort when more than this share of documents raised errors."
     )
     max_retries: int = Field(3, ge=0, description="Retries of a task or actor that died (node loss, OOM kill).")
+    admission_resources: dict[str, float] = Field(
+        default_factory=dict, description="Custom Ray resources the admission actor asks for, e.g. {on_demand: 0.01} "
+                                          "to keep it off spot nodes; by default Ray places it (no CPU asked)."
+    )
 
 
 class Config(Strict):
