@@ -182,7 +182,8 @@ def scripted_run(tmp_path_factory):
     docs.write_text("".join(json.dumps(r) + "\n" for r in records))
     out = root / "out"
     proc = subprocess.run(
-        ARES + ["run", "local", SCRIPTED_CLIENT, f"input.path={docs}", f"output.path={out}", "input.limit_per_file=null",
+        ARES + ["run", "local", SCRIPTED_CLIENT, f"input.path={docs}", f"output.path={out}",
+                "input.limit_per_file=null",
                 "stages.admission.quota.default=3", "stages.admission.splits.train=0.5",
                 "stages.admission.splits.validation=0.25", "stages.admission.splits.test=0.25"],
         cwd=REPO, capture_output=True, text=True, timeout=1200,
