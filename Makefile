@@ -11,7 +11,7 @@ MODEL := $(MODEL_DIR)/.ares-complete
 # pip on this machine kind lists local package folders that may be missing; those warnings are noise.
 QUIET_PIP := { grep -v '^WARNING: Location' || test $$? -eq 1; }
 
-.PHONY: setup run test clean
+.PHONY: setup run test test-tools clean
 
 $(INSTALLED): pyproject.toml setup.py constraints/cpu.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ setup: $(INSTALLED) $(MODEL)
 run: setup
 	$(BIN)/ares run local
 
-test: setup
+# The report test renders in headless Chromium (Debian's package); installed here when missing.
+test-tools:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "chromium is missing and cannot be installed without root: apt-get install chromium" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: setup test-tools
 	$(BIN)/python -m pytest tests
 
 clean:

@@ -28,6 +28,7 @@ import pyarrow as pa
 from operators import output
 from operators.llm.client import EngineFailure, build_client
 from operators.services.admission import AdmissionClient, TooManyErrors
+from operators.services.progress import StageRecorder
 from operators.stage import Stage, StageContext
 from operators.state import DocumentState
 from pipelines.config import Config
@@ -83,6 +84,9 @@ class GroupRunner:
         if admission_name:
             services["admission"] = AdmissionClient(ray.get_actor(admission_name, namespace=namespace))
         self.ctx = StageContext(cfg=self.cfg, llm=llm, services=services)
+        from pipelines.progress import progress_actor_name
+
+        self.progress = StageRecorder.connect(progress_actor_name(self.cfg), namespace)  # counts for the progress table
 
     @property
     def gated(self) -> bool:
@@ -104,7 +108,8 @@ class GroupRunner:
             if stage.llm and self.gated:
                 self._gate(stage, docs)
             try:
-                self._run_stage(stage, docs)
+                with self.progress.stage(stage, docs):
+                    self._run_stage(stage, docs)
             except EngineFailure:
                 # Die, so that Ray restarts this actor with a fresh engine and retries the batch
                 # (engines' max_restarts / max_task_retries = ray.max_retries).

@@ -95,7 +95,7 @@ class ScoreRunner:
         return pa.Table.from_pylist(out, schema=SCORE_SCHEMA)
 
 
-def run(cfg: Config, responses: str, instances: str, output: str) -> dict[str, Any]:
+def run(cfg: Config, responses: str, instances: str, output: str, verbose: bool = False) -> dict[str, Any]:
     import ray
 
     from pipelines.job import JobError, start_ray
@@ -106,7 +106,7 @@ def run(cfg: Config, responses: str, instances: str, output: str) -> dict[str, A
             storage.check_input(path, cfg.storage)
         except storage.StorageError as exc:
             raise JobError(str(exc)) from None
-    start_ray(cfg)
+    start_ray(cfg, verbose)
     try:
         check_schedulable(cfg, [("ares score", cfg.score.engine)])
         fs = storage.arrow_filesystem(responses, cfg.storage)

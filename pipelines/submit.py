@@ -58,14 +58,16 @@ def stage_working_dir(cfg: Config) -> str:
     return staging
 
 
-def submit(cfg: Config, address: str | None) -> str:
+def submit(cfg: Config, address: str | None, verbose: bool = False) -> str:
     staging = stage_working_dir(cfg)
     try:
         job_id = client(address).submit_job(
-            entrypoint=f"python -m pipelines.cli run {SUBMITTED_CONFIG}",
+            entrypoint=f"python -m pipelines.cli run {SUBMITTED_CONFIG}" + (" --verbose" if verbose else ""),
             runtime_env={"working_dir": staging},
             submission_id=f"{cfg.run_name}-{time.strftime('%Y%m%d-%H%M%S')}",
-            metadata={"run_name": cfg.run_name, "output": cfg.output.path},
+            # where `ares status` finds the job's progress.json (the storage settings hold no secret)
+            metadata={"run_name": cfg.run_name, "output": cfg.output.path,
+                      "storage": cfg.storage.model_dump_json()},
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -74,6 +76,26 @@ def submit(cfg: Config, address: str | None) -> str:
 
 def status(job_id: str, address: str | None) -> str:
     return str(client(address).get_job_status(job_id).value)
+
+
+def status_with_progress(job_id: str, address: str | None) -> tuple[str, dict | None, str | None]:
+    """(the job's state, its last progress snapshot or None, why there is none)."""
+    from pipelines.config import StorageConfig
+    from pipelines.progress import read_progress
+
+    info = client(address).get_job_info(job_id)
+    state = str(info.status.value)
+    meta = info.metadata or {}
+    if "output" not in meta:
+        return state, None, "no progress: the job was not submitted by `ares submit`"
+    storage_cfg = StorageConfig.model_validate_json(meta["storage"]) if meta.get("storage") else StorageConfig()
+    try:
+        snap = read_progress(meta["output"], storage_cfg)
+    except Exception as exc:  # unreachable storage from this machine: the state is still worth printing
+        return state, None, f"no progress: {meta['output']} cannot be read here ({type(exc).__name__})"
+    if snap is None:
+        return state, None, f"no progress written to {meta['output']} yet"
+    return state, snap, None
 
 
 def logs(job_id: str, address: str | None, follow: bool = False) -> None:

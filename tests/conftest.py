@@ -163,3 +163,30 @@ class Run:
     @property
     def text(self) -> str:
         return "".join(self.lines)
+
+
+SCRIPTED_CLIENT = "engines.default.client=tests.scripted_engine:ScriptedClient"
+
+
+@pytest.fixture(scope="session")
+def scripted_run(tmp_path_factory):
+    """One real `ares run` (Ray, the streaming pipeline, the write) with the scripted engine client, so candidates
+    are accepted, over 24 sample documents plus an unreadable record and a spam document, with a quota of 3 per
+    domain (quota and duplicate rejects) and three splits. Yields (output folder, the run's stdout, summary)."""
+    import subprocess
+
+    root = tmp_path_factory.mktemp("scripted")
+    docs = root / "docs.jsonl"
+    records = sample_records(24) + [{"id": "broken", "body": "no text field"},
+                                    {"id": "spam", "text": "Cheap watches, cheap watches, cheap watches today! " * 60}]
+    docs.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = root / "out"
+    proc = subprocess.run(
+        ARES + ["run", "local", SCRIPTED_CLIENT, f"input.path={docs}", f"output.path={out}",
+                "input.limit_per_file=null",
+                "stages.admission.quota.default=3", "stages.admission.splits.train=0.5",
+                "stages.admission.splits.validation=0.25", "stages.admission.splits.test=0.25"],
+        cwd=REPO, capture_output=True, text=True, timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    yield out, proc.stdout + proc.stderr, json.loads((out / "summary.json").read_text())

@@ -55,7 +55,8 @@ def docs(tmp_path_factory):
 
 
 def job(cluster_address: str, docs, out) -> list[str]:
-    return ["run", "local", f"ray.address={cluster_address}", f"input.path={docs}", f"output.path={out}",
+    # --verbose: the engine actors' own lines, which this test waits for, reach the driver only then
+    return ["run", "local", "--verbose", f"ray.address={cluster_address}", f"input.path={docs}", f"output.path={out}",
             "input.limit_per_file=null", "input.records_per_block=2", "engines.default.batch_size=2",
             "engines.default.client=tests.slow_scripted_engine:SlowScriptedClient", "engines.default.num_cpus=0",
             "engines.default.resources={ares_engine: 1}", "ray.admission_resources={ares_admission: 1}"]

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.e2e
 # Personas from a file and no LLM document filter: which candidates exist is then fixed by the input alone, so the
 # resumed output can be compared id by id with an uninterrupted run's.
 COMMON = [
+    "--verbose",  # the engine actors' own lines (with their pids) are what this test watches
     "input.limit_per_file=null",
     "input.records_per_block=2",
     "engines.default.batch_size=2",

@@ -73,7 +73,11 @@ def test_submit_tiny_job_and_follow_it(ray_head, tiny_model, tmp_path):
 
     status = subprocess.run(ARES + ["status", job_id, "--address", ray_head], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=120)
-    assert status.stdout.strip() == "SUCCEEDED"
+    lines = status.stdout.splitlines()
+    assert lines[0] == "SUCCEEDED"
+    # under the state, the job's last progress table (from <output>/progress.json, found through the job metadata)
+    assert lines[1].startswith("ARES ares-local: finished ")
+    assert [ln.split()[0] for ln in lines[3:] if ln.strip()][-1] == "admission"
     logs = subprocess.run(ARES + ["logs", job_id, "--address", ray_head], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert "ARES run finished" in logs.stdout
