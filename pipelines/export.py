@@ -11,6 +11,10 @@ or a dataset hub reads, one file per split.
   `--data.apply_chat_template`) and `label` (the question and rubric as a JSON string) for `--data.input_key input
   --data.label_key label`.
 - jsonl: `<split>.jsonl`, one instance per line with its provenance.
+
+Every format carries the difficulty the learnability stage measured (`difficulty`: k, the scores of the policy's k
+answers, their mean, standard deviation and share above the threshold; null when the stage was off), so a trainer
+can build a curriculum from it; in verl's layout it sits in `extra_info`.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ FORMATS = ("hf", "verl", "openrlhf", "jsonl")
 SPLITS = ("train", "validation", "test")
 DATA_SOURCE = "ares"
 COLUMNS = ["candidate_id", "question", "reference_answer", "rubric", "domain", "persona", "split", "record_key",
-           "doc_id", "doc_hash", "chunk_start", "chunk_end", "models", "prompts_version", "run_name"]
+           "doc_id", "doc_hash", "chunk_start", "chunk_end", "models", "prompts_version", "run_name", "learnability"]
+DIFFICULTY_TYPE = pa.struct([("k", pa.int32()), ("scores", pa.list_(pa.float64())), ("mean", pa.float64()),
+                             ("std", pa.float64()), ("share_above", pa.float64())])
 CHAT_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
 
@@ -41,6 +47,14 @@ class ExportError(ValueError):
 
 def _chat(question: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": question}]
+
+
+def _difficulty(r: dict[str, Any]) -> dict[str, Any] | None:
+    """The learnability stage's numbers (not the policy's answers), or None when the stage did not run."""
+    m = r.get("learnability")
+    if not m:
+        return None
+    return {"k": m["k"], "scores": m["scores"], "mean": m["mean"], "std": m["std"], "share_above": m["share_above"]}
 
 
 def _provenance(r: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +68,7 @@ HF_SCHEMA = pa.schema([
     ("rubric", RUBRIC_TYPE), ("domain", pa.string()), ("persona", pa.string()), ("source", pa.string()),
     ("doc_id", pa.string()), ("doc_hash", pa.string()), ("chunk_start", pa.int64()), ("chunk_end", pa.int64()),
     ("models", pa.string()), ("prompts_version", pa.string()), ("run_name", pa.string()),
+    ("difficulty", DIFFICULTY_TYPE),
 ])
 
 VERL_SCHEMA = pa.schema([
@@ -61,14 +76,15 @@ VERL_SCHEMA = pa.schema([
     ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
     ("extra_info", pa.struct([("split", pa.string()), ("index", pa.int64()), ("id", pa.string()),
                               ("question", pa.string()), ("reference_answer", pa.string()),
-                              ("domain", pa.string()), ("persona", pa.string()), ("source", pa.string())])),
+                              ("domain", pa.string()), ("persona", pa.string()), ("source", pa.string()),
+                              ("difficulty", DIFFICULTY_TYPE)])),
 ])
 
 
 def hf_row(r: dict[str, Any], i: int) -> dict[str, Any]:
     return {"id": r["candidate_id"], "prompt": _chat(r["question"]), "question": r["question"],
             "reference_answer": r["reference_answer"], "rubric": r["rubric"], "domain": r["domain"],
-            "persona": r["persona"], **_provenance(r)}
+            "persona": r["persona"], **_provenance(r), "difficulty": _difficulty(r)}
 
 
 def verl_row(r: dict[str, Any], i: int) -> dict[str, Any]:
@@ -77,20 +93,22 @@ def verl_row(r: dict[str, Any], i: int) -> dict[str, Any]:
         "reward_model": {"style": "rubric", "ground_truth": dump_label(r["question"], r["rubric"])},
         "extra_info": {"split": r["split"], "index": i, "id": r["candidate_id"], "question": r["question"],
                        "reference_answer": r["reference_answer"], "domain": r["domain"], "persona": r["persona"],
-                       "source": r["record_key"]},
+                       "source": r["record_key"], "difficulty": _difficulty(r)},
     }
 
 
 def openrlhf_row(r: dict[str, Any], i: int) -> dict[str, Any]:
     return {"input": r["question"], "label": dump_label(r["question"], r["rubric"]), "id": r["candidate_id"],
-            "domain": r["domain"], "persona": r["persona"], "reference_answer": r["reference_answer"]}
+            "domain": r["domain"], "persona": r["persona"], "reference_answer": r["reference_answer"],
+            "difficulty": _difficulty(r)}
 
 
 def jsonl_row(r: dict[str, Any], i: int) -> dict[str, Any]:
     prov = _provenance(r)
     prov["models"] = json.loads(prov["models"]) if prov["models"] else {}
     return {"id": r["candidate_id"], "question": r["question"], "reference_answer": r["reference_answer"],
-            "rubric": r["rubric"], "domain": r["domain"], "persona": r["persona"], "split": r["split"], **prov}
+            "rubric": r["rubric"], "domain": r["domain"], "persona": r["persona"], "split": r["split"], **prov,
+            "difficulty": _difficulty(r)}
 
 
 ROW_BUILDERS: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {

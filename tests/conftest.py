@@ -172,7 +172,8 @@ SCRIPTED_CLIENT = "engines.default.client=tests.scripted_engine:ScriptedClient"
 def scripted_run(tmp_path_factory):
     """One real `ares run` (Ray, the streaming pipeline, the write) with the scripted engine client, so candidates
     are accepted, over 24 sample documents plus an unreadable record and a spam document, with a quota of 3 per
-    domain (quota and duplicate rejects) and three splits. Yields (output folder, the run's stdout, summary)."""
+    domain (quota and duplicate rejects), three splits, and the learnability stage on (the scripted policy's K=4
+    answers alternate between sound and flawed, so their rewards spread). Yields (output folder, the run's stdout, summary)."""
     import subprocess
 
     root = tmp_path_factory.mktemp("scripted")
@@ -183,7 +184,8 @@ def scripted_run(tmp_path_factory):
     out = root / "out"
     proc = subprocess.run(
         ARES + ["run", "local", SCRIPTED_CLIENT, f"input.path={docs}", f"output.path={out}",
-                "input.limit_per_file=null",
+                "input.limit_per_file=null", "stages.learnability.enabled=true",
+                "engines.policy.client=tests.scripted_engine:ScriptedClient",
                 "stages.admission.quota.default=3", "stages.admission.splits.train=0.5",
                 "stages.admission.splits.validation=0.25", "stages.admission.splits.test=0.25"],
         cwd=REPO, capture_output=True, text=True, timeout=1200,

@@ -7,7 +7,7 @@ import pytest
 from pipelines.cli import build_parser, main
 
 COMMANDS = ["run", "score", "submit", "status", "logs", "config", "prepare-model", "report", "inspect", "export",
-            "serve-judge", "serve-reward"]
+            "serve-judge", "serve-reward", "plan"]
 
 
 def test_every_command_is_listed():

@@ -23,6 +23,13 @@ def accepted_rows(out) -> dict[str, dict]:
     return {r["candidate_id"]: r for r in JobOutput(str(out)).table("accepted").to_pylist()}
 
 
+def assert_difficulty(exported: dict, orig: dict) -> None:
+    """The learnability stage's numbers ride along (the scripted run has it on, K=4), the policy's answers do not."""
+    m = orig["learnability"]
+    assert m is not None and m["k"] == 4 and len(m["scores"]) == 4
+    assert exported == {key: m[key] for key in ("k", "scores", "mean", "std", "share_above")}
+
+
 def test_inspect_prints_instances_and_filters_them(scripted_run):
     out, _, summary = scripted_run
     proc = ares("inspect", str(out), "--n", "2")
@@ -71,6 +78,7 @@ def test_hf_export_loads_with_datasets_with_its_splits(scripted_run, tmp_path):
             assert row["question"] == orig["question"] and row["reference_answer"] == orig["reference_answer"]
             assert row["rubric"] == orig["rubric"] and row["domain"] == orig["domain"]
             assert row["source"] == orig["record_key"] and row["doc_hash"] == orig["doc_hash"]
+            assert_difficulty(row["difficulty"], orig)
 
     one = tmp_path / "hf-test"
     assert ares("export", str(out), "--format", "hf", "--split", "test", "--out", str(one)).returncode == 0
@@ -99,6 +107,7 @@ def test_verl_export_has_verls_rl_fields(scripted_run, tmp_path):
             label = parse_label(row["reward_model"]["ground_truth"])
             assert label.question == orig["question"] and [r.model_dump() for r in label.rubric] == orig["rubric"]
             assert row["extra_info"]["index"] == i and row["extra_info"]["split"] == split
+            assert_difficulty(row["extra_info"]["difficulty"], orig)
 
 
 def test_openrlhf_and_jsonl_exports(scripted_run, tmp_path):
@@ -118,6 +127,7 @@ def test_openrlhf_and_jsonl_exports(scripted_run, tmp_path):
             orig = src[row["id"]]
             assert isinstance(row["input"], str) and row["input"] == orig["question"]
             assert parse_label(row["label"]).question == orig["question"]
+            assert_difficulty(row["difficulty"], orig)
         lines = (tmp_path / "j" / f"{split}.jsonl").read_text().splitlines()
         assert len(lines) == n
         for line in lines:
@@ -125,6 +135,7 @@ def test_openrlhf_and_jsonl_exports(scripted_run, tmp_path):
             orig = src[row["id"]]
             assert (row["question"], row["rubric"], row["split"]) == (orig["question"], orig["rubric"], split)
             assert row["source"] == orig["record_key"] and isinstance(row["models"], dict)
+            assert_difficulty(row["difficulty"], orig)
 
 
 def test_export_refuses_what_it_cannot_do_in_one_line(scripted_run, tmp_path):

@@ -92,7 +92,7 @@ class OpenAIJudgeClient:
             choice = resp.choices[0]
             text = choice.message.content or ""
             tokens += resp.usage.completion_tokens if resp.usage else 0
-            value, error = parse_output(text, choice.finish_reason, req.output)
+            value, error = parse_output(text, choice.finish_reason, req.output, req.schema)
             if error is None:
                 return LLMResult(value, None, text, attempt + 1, tokens)
         return LLMResult(None, error, text, attempt + 1, tokens)
