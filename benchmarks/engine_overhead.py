@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import pickle
+from pathlib import Path
 import statistics
 import sys
 import time
@@ -143,9 +144,7 @@ def bare_llm(cfg, stats: StepStats):
 
 
 def recorded(n: int, batch_size: int):
-    from pipelines.config import REPO_ROOT
-
-    path = REPO_ROOT / ".cache" / "benchmarks" / f"engine_overhead-{n}-{batch_size}.pkl"
+    path = Path(__file__).resolve().parent.parent / ".cache" / "benchmarks" / f"engine_overhead-{n}-{batch_size}.pkl"
     if path.exists():
         return pickle.loads(path.read_bytes()), load_config("local", [f"engines.default.batch_size={batch_size}"])
     batches, cfg = record(n, batch_size)

@@ -25,7 +25,7 @@ COMMON = [
     "stages.document_judge.enabled=false",
     "stages.label.persona_file=data/sample/personas.jsonl",
     "stages.label.sampling.temperature=0.0",
-    "stages.synthesis.sampling.max_tokens=400",
+    "stages.synthesis.sampling.max_tokens=160",  # cut or not, a candidate row: what resume must keep
 ]
 
 

@@ -19,9 +19,10 @@ pytestmark = pytest.mark.e2e
 RAY = str(Path(sys.executable).parent / "ray")
 
 
-@pytest.fixture
-def ray_head(tmp_path):
-    """A head node in its own process (`--block`), stopped by terminating that process."""
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """A head node in its own process (`--block`), shared by this module's tests, stopped by terminating it."""
+    tmp_path = tmp_path_factory.mktemp("ray-head")
     port, dash = _free_port(), _free_port()
     # as a user with the project's virtual environment active: job drivers run `python` from the head's PATH
     env = {**os.environ, "RAY_AUTH_MODE": "token", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
@@ -48,7 +49,7 @@ def ray_head(tmp_path):
 
     os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=60)
+        proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
 
@@ -65,7 +66,8 @@ def test_submit_tiny_job_and_follow_it(ray_head, tiny_model, tmp_path):
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}  # `ares` must find the token itself
     cmd = ARES + ["submit", "--address", ray_head, "--wait", "--timeout", "1200", "local",
-                  f"input.path={docs}", f"output.path={out}", f"engines.default.model={tiny_model}"]
+                  f"input.path={docs}", f"output.path={out}", f"engines.default.model={tiny_model}",
+                  "stages.synthesis.sampling.max_tokens=160"]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     job_id = proc.stdout.split("submitted job ")[1].split(";")[0]

@@ -106,7 +106,7 @@ def test_prepare_model_and_a_short_local_run_from_another_folder(installed, tiny
     assert got.returncode == 0 and got.stdout.strip() == str(target), got.stdout + got.stderr[-2000:]
 
     got = installed.run(installed.bin / "ares", "run", "local", "input.limit_per_file=1",
-                        "stages.synthesis.sampling.max_tokens=300", timeout=1200)
+                        "stages.synthesis.sampling.max_tokens=120", timeout=1200)
     assert got.returncode == 0, got.stdout[-3000:] + got.stderr[-3000:]
     summary = json.loads((installed.cwd / "outputs" / "local" / "summary.json").read_text())
     assert summary["documents_read"] == 1
