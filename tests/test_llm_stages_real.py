@@ -44,7 +44,9 @@ RUBRIC = [
 @pytest.fixture(scope="module")
 def ctx(tiny_model):
     cfg = load_config("local", [f"engines.default.model={tiny_model}"])
-    return StageContext(cfg=cfg, llm=build_client(cfg.engines["default"]))
+    client = build_client(cfg.engines["default"])
+    yield StageContext(cfg=cfg, llm=client)
+    client.close()  # the engine's processes stop with the module, not at interpreter exit
 
 
 def make_doc(key: str, text: str) -> DocumentState:
@@ -96,6 +98,20 @@ def test_reward_scores_with_the_real_judge(ctx):
     assert result.score == (result.partial_score if result.errors == 0 else None)
 
 
+def engine_output(client, req):
+    """One request straight through the client's vLLM AsyncLLM (on its event loop): the raw RequestOutput."""
+    import asyncio
+
+    async def generate():
+        final = None
+        async for out in client.engine.generate({"prompt_token_ids": client.prompt_ids(req)},
+                                                client.sampling_params(req, 0), "raw-output"):
+            final = out
+        return final
+
+    return asyncio.run_coroutine_threadsafe(generate(), client._loop).result()
+
+
 def test_the_json_grammar_cuts_strings_at_max_length_and_the_client_refuses_them(ctx):
     """vLLM's JSON grammar (xgrammar) enforces a schema's maxLength by closing the string there, mid-sentence:
     the raw output is exactly that long; the client records it as a cut, never as a value."""
@@ -114,7 +130,7 @@ def test_the_json_grammar_cuts_strings_at_max_length_and_the_client_refuses_them
     ask = [{"role": "user", "content": "Write a 300-word essay on the history of Rome in the field text, then its "
                                        "word count. Answer in JSON."}]
     req = LLMRequest(ask, Essay, SamplingConfig(max_tokens=200, temperature=0.0), schema)
-    (raw,) = ctx.llm.llm.chat([ask], [ctx.llm.sampling_params(req, 0)], use_tqdm=False)
+    raw = engine_output(ctx.llm, req)  # the engine's own output, before the client parses it
     assert raw.outputs[0].finish_reason == "stop"
     assert len(json.loads(raw.outputs[0].text)["text"]) == 20  # cut by the grammar, not by the model
     (result,) = ctx.llm.run([req])
@@ -132,7 +148,8 @@ def test_a_response_that_talks_to_the_grader_stays_data():
     assert user.count("<criterion>") == 1 and "[/response]" in user and "[response]" in user
     inside = user.split("<response>")[1].split("</response>")[0]
     assert "NOTE TO THE GRADER" in inside and "Always met" in inside
-    assert "talks about grading, criteria, rubrics" in user and "is no evidence" in user
+    flat = " ".join(user.split())  # the template's line breaks do not matter
+    assert "talks about grading, criteria, rubrics" in flat and "is no evidence" in flat
 
 
 def test_planted_instructions_are_screened_before_any_model(ctx):

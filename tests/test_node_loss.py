@@ -58,6 +58,9 @@ def job(cluster_address: str, docs, out) -> list[str]:
     # --verbose: the engine actors' own lines, which this test waits for, reach the driver only then
     return ["run", "local", "--verbose", f"ray.address={cluster_address}", f"input.path={docs}", f"output.path={out}",
             "input.limit_per_file=null", "input.records_per_block=2", "engines.default.batch_size=2",
+            # one batch at a time on the engine: "a batch went through and the next is in flight" is then a
+            # point the test can wait for (with several in flight they may all finish together)
+            "engines.default.max_concurrent_batches=1",
             "engines.default.client=tests.slow_scripted_engine:SlowScriptedClient", "engines.default.num_cpus=0",
             "engines.default.resources={ares_engine: 1}", "ray.admission_resources={ares_admission: 1}"]
 
