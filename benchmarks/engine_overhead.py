@@ -23,12 +23,13 @@ again).
 from __future__ import annotations
 
 import gc
+import os
 import pickle
-from pathlib import Path
 import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -136,6 +137,7 @@ def bare_llm(cfg, stats: StepStats):
     from operators.llm.engine_config import compact_structured_outputs
 
     eng = cfg.engines["default"]
+    os.environ.update(eng.env)  # the engine's environment, as its actor gets it (the KV cache size above all)
     kwargs = {"dtype": "bfloat16", "enable_prefix_caching": True, **eng.engine_kwargs}
     kwargs["structured_outputs_config"] = compact_structured_outputs(None)
     llm = LLM(model=eng.model, max_model_len=eng.max_model_len, disable_log_stats=False, **kwargs)
