@@ -178,27 +178,27 @@ def _group_rows(table: pa.Table, key: str) -> dict[str, list[str]]:
     return groups
 
 
+def _one_per_value_first(rows: list[dict], key: str) -> list[str]:
+    """Candidate ids ordered so that the first row of each value of `key` comes first, then the rest in order."""
+    firsts, seen = [], set()
+    for r in rows:
+        if r[key] not in seen:
+            firsts.append(r["candidate_id"])
+            seen.add(r[key])
+    first_set = set(firsts)
+    return firsts + [r["candidate_id"] for r in rows if r["candidate_id"] not in first_set]
+
+
 def examples(out: JobOutput, n: int) -> dict[str, list[dict]]:
     """Up to n accepted instances (one per domain first) and n rejected candidates (one per rejecting stage first,
     those with a question preferred)."""
     import pyarrow.dataset as pads
 
-    acc = out.table("accepted", ["candidate_id", "domain"]).to_pylist()
-    picked, domains = [], set()
-    for r in acc:
-        if r["domain"] not in domains:
-            picked.append(r["candidate_id"])
-            domains.add(r["domain"])
-    picked += [r["candidate_id"] for r in acc if r["candidate_id"] not in picked]
+    picked = _one_per_value_first(out.table("accepted", ["candidate_id", "domain"]).to_pylist(), "domain")
     rej = out.table("rejected", ["candidate_id", "unit", "reject_stage", "question"]).to_pylist()
     rej = [r for r in rej if r["unit"] == "candidate"]
     rej.sort(key=lambda r: r["question"] is None)
-    chosen, stages = [], set()
-    for r in rej:
-        if r["reject_stage"] not in stages:
-            chosen.append(r["candidate_id"])
-            stages.add(r["reject_stage"])
-    chosen += [r["candidate_id"] for r in rej if r["candidate_id"] not in chosen]
+    chosen = _one_per_value_first(rej, "reject_stage")
 
     def load(status: str, ids: list[str]) -> list[dict]:
         if not ids:
