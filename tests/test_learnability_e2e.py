@@ -28,8 +28,8 @@ engines:
     batch_size: 6
     num_cpus: 0.5
     max_model_len: 4096
-    engine_kwargs: {dtype: bfloat16, enforce_eager: true}
-    env: {VLLM_CPU_KVCACHE_SPACE: "2"}
+    engine_kwargs: {dtype: bfloat16, enforce_eager: true, distributed_executor_backend: uni}
+    env: {VLLM_CPU_KVCACHE_SPACE: "2", VLLM_ENABLE_V1_MULTIPROCESSING: "0", OMP_NUM_THREADS: "1"}
 stages:
   learnability: {enabled: true, engine: grader}
   policy_answers: {k: 4, sampling: {max_tokens: 96}}
