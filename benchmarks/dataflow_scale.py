@@ -123,7 +123,7 @@ def run_job(folder: Path, out: Path) -> dict:
                                 "ray.task_num_cpus=0.5"])
     started = time.perf_counter()
     mode = preflight(cfg)
-    start_ray(cfg)
+    start_ray(cfg, resuming=mode == "resume")
     try:
         DataContext.get_current().checkpoint_config = checkpoint_config(cfg)
         actor, name = admission_service.start(cfg)

@@ -7,6 +7,7 @@ While it runs, a progress table (pipelines/progress.py) replaces Ray's and the e
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -22,7 +23,10 @@ from pipelines.summary import write_summary
 log = logging.getLogger("ares")
 
 
-def start_ray(cfg: Config, verbose: bool = False) -> None:
+def start_ray(cfg: Config, verbose: bool = False, resuming: bool = False) -> None:
+    """Connect to the configured cluster, or start a local one of `ray.num_cpus` CPUs. A local job that resumes gets
+    one logical CPU more, for Ray Data's checkpoint filter actor (`resources.CHECKPOINT_FILTER_CPUS`): it asks a whole
+    CPU and barely uses it, and without it a config that fits a fresh run would wait forever when it resumes."""
     import ray
 
     # Credentials reach workers through the nodes' own environment (inherited locally; a Kubernetes secret or an
@@ -32,7 +36,9 @@ def start_ray(cfg: Config, verbose: bool = False) -> None:
         from pipelines.local_cleanup import reap_orphaned_engines
 
         reap_orphaned_engines()
-        kwargs.update(address="local", num_cpus=cfg.ray.num_cpus, include_dashboard=False)
+        num_cpus = cfg.ray.num_cpus or os.cpu_count() or 1
+        extra = resources.CHECKPOINT_FILTER_CPUS if resuming else 0
+        kwargs.update(address="local", num_cpus=num_cpus + extra, include_dashboard=False)
     else:
         kwargs.update(address=cfg.ray.address)
     if not ray.is_initialized():
@@ -48,10 +54,10 @@ def run(cfg: Config, verbose: bool = False, progress_every: float = 30.0) -> dic
 
     started = time.time()
     mode = preflight(cfg)
-    start_ray(cfg, verbose)
+    start_ray(cfg, verbose, resuming=mode == "resume")
     try:
         groups = group_stages(cfg.active_stages(), cfg)
-        resources.check_schedulable(cfg, engine_pools(groups))
+        resources.check_schedulable(cfg, engine_pools(groups), resuming=mode == "resume")
         DataContext.get_current().checkpoint_config = checkpoint_config(cfg)
         admission, name = admission_service.start(cfg)
         log.info("stages: %s", " -> ".join(f"[{g.name}]" + (f"@{g.engine}" if g.engine else "") for g in groups))

@@ -3,6 +3,11 @@
 `engine_map_args` is the one translation of an engine's config into Ray Data `map_batches` arguments, used by the
 job, `ares score` and the schedulability check. A stage that cannot be scheduled is refused at start-up with its
 name and its ask, instead of letting Ray Data wait forever for a GPU that does not exist.
+
+A job that resumes has one more actor than a fresh one: Ray Data puts a CheckpointFilter actor in front of the first
+map, and that actor asks Ray Data's default of one whole CPU, which Ray 2.60 does not let a caller change
+(`ray/data/_internal/planner/checkpoint/plan_read_op.py`). It does little work (a sorted-id lookup per block), but a
+config whose pools fill the cluster would, on resume, leave the read task no room and wait forever; the check counts it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from operators.llm.engine_config import EngineConfig
 
 class ResourceError(RuntimeError):
     pass
+
+
+CHECKPOINT_FILTER_CPUS = 1  # Ray Data's CheckpointFilter actor on resume (see the module docstring)
 
 
 def engine_map_args(eng: EngineConfig, ray_cfg: Any) -> dict[str, Any]:
@@ -41,13 +49,14 @@ def _nodes() -> list[dict[str, float]]:
     return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
 
 
-def check_schedulable(cfg: Any, pools: list[tuple[str, str]], nodes: list[dict[str, float]] | None = None) -> None:
+def check_schedulable(cfg: Any, pools: list[tuple[str, str]], nodes: list[dict[str, float]] | None = None,
+                      resuming: bool = False) -> None:
     """`pools`: (label, engine name) of each engine pool the job starts. Each pool's minimum actors, plus the leading
-    CPU stage group's first actor and one read/write task, must fit the cluster; each actor must fit one node, and
-    so must the admission actor's custom resources."""
+    CPU stage group's first actor and one read/write task (and, when `resuming`, Ray Data's checkpoint filter actor),
+    must fit the cluster; each actor must fit one node, and so must the admission actor's custom resources."""
     nodes = _nodes() if nodes is None else nodes
     total = {k: sum(n.get(k, 0.0) for n in nodes) for k in ("CPU", "GPU")}
-    need = {"CPU": 2 * cfg.ray.task_num_cpus, "GPU": 0.0}
+    need = {"CPU": 2 * cfg.ray.task_num_cpus + (CHECKPOINT_FILTER_CPUS if resuming else 0), "GPU": 0.0}
     problems = []
     for label, engine in pools:
         args = engine_map_args(cfg.engines[engine], cfg.ray)
@@ -66,8 +75,10 @@ def check_schedulable(cfg: Any, pools: list[tuple[str, str]], nodes: list[dict[s
         for k in need:
             total.setdefault(k, sum(n.get(k, 0.0) for n in nodes))
             if need[k] > total[k] + 1e-9:
+                filter_note = (f" (with Ray Data's checkpoint filter actor, {CHECKPOINT_FILTER_CPUS} CPU, which a "
+                               "resumed job adds)" if resuming and k == "CPU" else "")
                 problems.append(
-                    f"the engine pools' minimum actors plus one task ask {need[k]:g} {k} in all; "
+                    f"the engine pools' minimum actors plus one task ask {need[k]:g} {k} in all{filter_note}; "
                     f"the cluster has {total[k]:g} {k} (lower engines.*.min_actors or the per-actor asks)"
                 )
     if problems and not cfg.ray.expect_autoscaling:
