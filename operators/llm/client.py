@@ -110,6 +110,9 @@ class VLLMClient:
         from vllm import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        # The engine's environment, as its Ray actor gets it (runtime_env), also when the client is built in a process
+        # of its own (a test, a benchmark): the engine's processes start from this environment.
+        os.environ.update(engine.env)
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from a local folder, never from a hub
         kwargs: dict[str, Any] = dict(dtype="bfloat16", enable_prefix_caching=True)
