@@ -1,19 +1,24 @@
-"""Benchmark: the local job with vLLM's default CPU executor against the uniprocess executor the local config uses.
+"""Benchmark: vLLM's default CPU executor against the uniprocess executor the local configs use.
 
 On the CPU, vLLM's default (multiprocess) executor runs the model in a worker process of its own, its OpenMP threads
-pinned to cores, while the engine process waits for each step on a shared-memory queue that it polls in a busy loop,
-so on a 2-core machine the poll competes with the model for the second core. The uniprocess executor runs the model
-inside the engine process: one Python process start less per engine and no poll. The same `ares run local` job runs
-as a subprocess (its own local Ray, a fresh output each time), alternating:
-  (1) multiprocess, 1 thread (vLLM's automatic binding: one core for the model, one reserved): the previous default;
-  (2) multiprocess, 2 threads (`VLLM_CPU_OMP_THREADS_BIND=0-1`);
-  (3) uniprocess, 2 threads (`conf/local.yaml` as it is).
-The model's outputs depend on the thread count (the CPU kernels' sums run in another order), so runs with the same
-threads write the same tokens and compare directly ((2) against (3)); (1) against (3) compares seconds per output
-token. Prints, per run: wall time of the command, engine seconds and output tokens from the job's ledger; then the
-ratios of (3) to (1) and to (2).
+pinned to cores (automatically: one core for the model, one reserved), while the engine process waits for each step
+on a shared-memory queue that it polls in a busy loop. The uniprocess executor runs the model inside the engine
+process: one Python process start less per engine, and no poll competing for the cores.
 
-    .venv/bin/python -m benchmarks.engine_executor [ROUNDS] [key=value ...]    # default: 1 round of the local default
+The same recorded requests (`benchmarks/engine_overhead.py`'s recording: the pipeline's calls over 12 sample
+documents, in batches of 3, greedy) are replayed through the pipeline's engine client (`VLLMClient`, 4 batches in
+flight, each batch's calls in stage order), each variant in a fresh process:
+  one engine:  multiprocess with vLLM's automatic binding (1 thread, the previous local default), multiprocess on
+               both cores (`VLLM_CPU_OMP_THREADS_BIND=0-1`), uniprocess with 1 thread, uniprocess with 2 threads (the
+               local default now);
+  two engines replaying at once, as the generator and judge pools of `local-two-engines` (or the policy pool beside
+               the default one): multiprocess with automatic binding (both models pinned to the same core),
+               uniprocess with 1 thread each (the local configs now).
+Prints, per variant: seconds from the client's constructor to a ready engine, seconds of each of 2 replays, output
+tokens, and output tokens/s; then each uniprocess variant's ratio of replay seconds to its multiprocess counterpart.
+Greedy outputs with the same thread count are the same tokens, so those ratios compare like with like.
+
+    .venv/bin/python -m benchmarks.engine_executor
 """
 
 from __future__ import annotations
@@ -22,53 +27,77 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
-REPO = Path(__file__).resolve().parent.parent
-KV = '"VLLM_CPU_KVCACHE_SPACE": "2"'
+KV = {"VLLM_CPU_KVCACHE_SPACE": "2"}
+MP = {"dtype": "bfloat16", "enforce_eager": True}
+UNI = {**MP, "distributed_executor_backend": "uni"}
+UNI_ENV = {**KV, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+# name -> (engines, engine_kwargs, env)
 VARIANTS = {
-    "(1) multiprocess, 1 thread": [
-        "engines.default.engine_kwargs={dtype: bfloat16, enforce_eager: true}", f"engines.default.env={{{KV}}}"],
-    "(2) multiprocess, 2 threads": [
-        "engines.default.engine_kwargs={dtype: bfloat16, enforce_eager: true}",
-        f'engines.default.env={{{KV}, "VLLM_CPU_OMP_THREADS_BIND": "0-1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}}'],
-    "(3) uniprocess, 2 threads": [],  # conf/local.yaml
+    "1 engine, multiprocess, auto binding (1 thread)": (1, MP, KV),
+    "1 engine, multiprocess, 2 threads": (1, MP, {**KV, "VLLM_CPU_OMP_THREADS_BIND": "0-1",
+                                                  "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
+    "1 engine, uniprocess, 1 thread": (1, UNI, {**UNI_ENV, "OMP_NUM_THREADS": "1"}),
+    "1 engine, uniprocess, 2 threads": (1, UNI, {**UNI_ENV, "OMP_NUM_THREADS": "2"}),
+    "2 engines, multiprocess, auto binding": (2, MP, KV),
+    "2 engines, uniprocess, 1 thread each": (2, UNI, {**UNI_ENV, "OMP_NUM_THREADS": "1"}),
 }
+PAIRS = [("1 engine, uniprocess, 1 thread", "1 engine, multiprocess, auto binding (1 thread)"),
+         ("1 engine, uniprocess, 2 threads", "1 engine, multiprocess, 2 threads"),
+         ("1 engine, uniprocess, 2 threads", "1 engine, multiprocess, auto binding (1 thread)"),
+         ("2 engines, uniprocess, 1 thread each", "2 engines, multiprocess, auto binding")]
+N_DOCS, BATCH = 12, 3
 
 
-def run(variant: list[str], extra: list[str], out: Path) -> dict:
-    cmd = [sys.executable, "-m", "pipelines.cli", "run", "local", f"output.path={out}", *variant, *extra]
+def child(name: str) -> None:
+    from benchmarks.engine_overhead import engine_path, recorded
+    from operators.llm.client import StepStats, VLLMClient
+
+    n_engines, kwargs, env = VARIANTS[name]
+    batches, cfg = recorded(N_DOCS, BATCH)
+    eng = cfg.engines["default"].model_copy(update={"engine_kwargs": kwargs, "env": env})
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=3600)
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"the run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    ledger = json.loads((out / "summary.json").read_text())["ledger"]["total"]
-    return {"wall": wall, "engine_seconds": ledger["seconds"], "output_tokens": ledger["output_tokens"],
-            "prompt_tokens": ledger["prompt_tokens"]}
+    clients = [VLLMClient(eng) for _ in range(n_engines)]
+    start_seconds = time.perf_counter() - started
+    requests = [r for calls in batches for reqs in calls for r in reqs]
+    for c in clients:
+        c.run(requests[:2])  # warm-up (grammar compilation) outside the timings
+    passes = []
+    for _ in range(2):
+        t = time.perf_counter()
+        with ThreadPoolExecutor(n_engines) as pool:  # the engines replay at once, as two pools do in a job
+            tokens = sum(pool.map(lambda c: engine_path(c, StepStats(), batches, eng.max_concurrent_batches)[1],
+                                  clients))
+        passes.append(time.perf_counter() - t)
+    for c in clients:
+        c.close()
+    print("RESULT " + json.dumps({"start": start_seconds, "passes": passes, "tokens": tokens}), flush=True)
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    rounds = int(args.pop(0)) if args and args[0].isdigit() else 1
-    results: dict[str, list[dict]] = {name: [] for name in VARIANTS}
-    with tempfile.TemporaryDirectory() as work:
-        for r in range(rounds):
-            for i, (name, variant) in enumerate(VARIANTS.items()):
-                res = run(variant, args, Path(work) / f"out-{r}-{i}")
-                results[name].append(res)
-                print(f"round {r + 1}: {name:30s} {res['wall']:6.1f} s wall, {res['engine_seconds']:6.1f} s in engine "
-                      f"calls, {res['output_tokens']:6d} output / {res['prompt_tokens']:6d} prompt tokens, "
-                      f"{res['wall'] / res['output_tokens'] * 1000:6.1f} ms wall per output token", flush=True)
-    med = {name: {k: statistics.median(x[k] for x in runs) for k in runs[0]} for name, runs in results.items()}
-    new = med["(3) uniprocess, 2 threads"]
-    for name in ("(1) multiprocess, 1 thread", "(2) multiprocess, 2 threads"):
-        old = med[name]
-        print(f"(3) / {name[:3]}: wall {new['wall'] / old['wall']:.2f}, engine seconds "
-              f"{new['engine_seconds'] / old['engine_seconds']:.2f}, wall per output token "
-              f"{(new['wall'] / new['output_tokens']) / (old['wall'] / old['output_tokens']):.2f}")
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2])
+        return
+    # the recording, made (once, then kept in .cache/benchmarks/) in a process of its own
+    subprocess.run([sys.executable, "-c", f"from benchmarks.engine_overhead import recorded; "
+                                          f"recorded({N_DOCS}, {BATCH})"], check=True, capture_output=True)
+    results = {}
+    for name in VARIANTS:
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.engine_executor", "--child", name],
+                              capture_output=True, text=True)
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if line is None:
+            raise SystemExit(f"{name}: the run failed\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        r = results[name] = json.loads(line[7:])
+        secs = statistics.median(r["passes"])
+        print(f"{name:48s} start {r['start']:5.1f} s; replays {', '.join(f'{p:.1f}' for p in r['passes'])} s; "
+              f"{r['tokens']:6d} output tokens, {r['tokens'] / secs:6.1f} tok/s", flush=True)
+    for new, old in PAIRS:
+        a, b = results[new], results[old]
+        print(f"{new} / {old}: replay seconds {statistics.median(a['passes']) / statistics.median(b['passes']):.2f}, "
+              f"start {a['start'] / b['start']:.2f}, output tokens {a['tokens']} vs {b['tokens']}")
 
 
 if __name__ == "__main__":
