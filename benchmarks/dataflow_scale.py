@@ -5,8 +5,9 @@ local 2-CPU Ray cluster: the read, ingest (document ids claimed at the admission
 chunking, then, in a second operator as the engine group would be, a stand-in for the LLM stages that gives each
 document one candidate with a random question (for this benchmark only), admission (the named actor: per-domain
 quotas of 10,000 as in conf/cluster.yaml, exact and MinHash near-duplicates), the checkpointed parquet write and the
-summary. Each size runs in a fresh process; a sampler records the peak resident memory of the driver, of the largest
-Ray worker and of the admission actor. Then the same job is started again on the 1M output: everything is committed,
+summary. Each size runs in a fresh process; a sampler records the peak memory of the driver, of the largest Ray worker
+and of the admission actor, resident (RSS) and private (RSS less shared pages: a worker's RSS counts the object-store
+pages it has read). Then the same job is started again on the 1M output: everything is committed,
 so it only re-seeds the admission actor from the output and rewrites the summary; its seeding time and memory are
 printed.
 
@@ -74,34 +75,40 @@ STAND_IN = stage("stand_in", stand_in, "one synthetic candidate per document (be
 
 
 class PeakMemory:
-    """Samples resident memory (RSS) of this process and of every Ray worker process every 0.2 s."""
+    """Samples the memory of this process and of every Ray worker process every 0.2 s: resident (RSS, which counts the
+    pages of Ray's shared-memory object store a process has touched) and private (RSS less its shared pages: what the
+    process itself holds)."""
+
+    KINDS = ("driver", "worker", "admission")
 
     def __init__(self) -> None:
         import psutil
 
         self.psutil, self.me = psutil, psutil.Process()
-        self.driver = self.worker = self.admission = 0
+        self.rss = dict.fromkeys(self.KINDS, 0)
+        self.private = dict.fromkeys(self.KINDS, 0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def _note(self, kind: str, mem) -> None:
+        self.rss[kind] = max(self.rss[kind], mem.rss)
+        self.private[kind] = max(self.private[kind], mem.rss - mem.shared)
+
     def _run(self) -> None:
         while not self._stop.wait(0.2):
-            self.driver = max(self.driver, self.me.memory_info().rss)
+            self._note("driver", self.me.memory_info())
             for p in self.psutil.process_iter(["name", "cmdline", "memory_info"]):
                 cmd = " ".join(p.info["cmdline"] or [])
                 if not cmd.startswith("ray::") or p.info["memory_info"] is None:
                     continue
-                rss = p.info["memory_info"].rss
-                if cmd.startswith("ray::Admission"):
-                    self.admission = max(self.admission, rss)
-                else:
-                    self.worker = max(self.worker, rss)
+                self._note("admission" if cmd.startswith("ray::Admission") else "worker", p.info["memory_info"])
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> dict[str, dict[str, int]]:
         self._stop.set()
         self._thread.join()
-        return {k: round(getattr(self, k) / 2**20) for k in ("driver", "worker", "admission")}
+        return {k: {"rss": round(self.rss[k] / 2**20), "private": round(self.private[k] / 2**20)}
+                for k in self.KINDS}
 
 
 def run_job(folder: Path, out: Path) -> dict:
@@ -175,9 +182,10 @@ def main() -> None:
             print(f"{'restart, ' if restart else ''}{size:,} documents: job {r['seconds']:.0f} s, pipeline "
                   f"{r['pipeline_seconds']:.0f} s{rate}, summary {r['summary_seconds']:.1f} s; {r['candidates']:,} "
                   f"candidates, {r['accepted']:,} accepted; admission seeded from {r['seeded']:,} accepted rows "
-                  f"and {r['seeded_documents']:,} document ids in {r['seed_seconds']:.1f} s; peak RSS MiB: driver "
-                  f"{r['memory_mib']['driver']}, largest worker {r['memory_mib']['worker']}, admission actor "
-                  f"{r['memory_mib']['admission']}", flush=True)
+                  f"and {r['seeded_documents']:,} document ids in {r['seed_seconds']:.1f} s; peak MiB, RSS (private): "
+                  + ", ".join(f"{label} {m['rss']} ({m['private']})" for label, m in
+                              zip(("driver", "largest worker", "admission actor"),
+                                  (r["memory_mib"][k] for k in PeakMemory.KINDS))), flush=True)
 
 
 if __name__ == "__main__":
