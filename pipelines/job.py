@@ -7,7 +7,6 @@ While it runs, a progress table (pipelines/progress.py) replaces Ray's and the e
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
@@ -36,9 +35,12 @@ def start_ray(cfg: Config, verbose: bool = False, resuming: bool = False) -> Non
         from pipelines.local_cleanup import reap_orphaned_engines
 
         reap_orphaned_engines()
-        num_cpus = cfg.ray.num_cpus or os.cpu_count() or 1
-        extra = resources.CHECKPOINT_FILTER_CPUS if resuming else 0
-        kwargs.update(address="local", num_cpus=num_cpus + extra, include_dashboard=False)
+        num_cpus = cfg.ray.num_cpus  # None: Ray detects them (cgroup quotas included)
+        if resuming:
+            from ray._private.utils import get_num_cpus  # the count Ray itself would detect
+
+            num_cpus = (num_cpus or get_num_cpus()) + resources.CHECKPOINT_FILTER_CPUS
+        kwargs.update(address="local", num_cpus=num_cpus, include_dashboard=False)
     else:
         kwargs.update(address=cfg.ray.address)
     if not ray.is_initialized():

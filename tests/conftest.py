@@ -154,7 +154,18 @@ class Run:
         self.log.close()
 
     def finish(self, timeout: float = 1500) -> int:
-        out, _ = self.proc.communicate(timeout=timeout)
+        """Wait for the run to end; past `timeout`, kill its session (no job left running) and fail with its log."""
+        import signal
+        import subprocess
+
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            out, _ = self.proc.communicate()
+            self.log.write(out)
+            self.log.close()
+            raise AssertionError(f"the run did not finish within {timeout:g} s:\n{out[-3000:]}") from None
         self.log.write(out)
         self.log.close()
         self.lines.extend(out.splitlines(keepends=True))

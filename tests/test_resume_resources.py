@@ -5,18 +5,14 @@ cluster that cannot hold the filter is refused at start-up, never left waiting."
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 
 import pytest
 
 from pipelines.config import load_config
 from pipelines.resources import CHECKPOINT_FILTER_CPUS, ResourceError, check_schedulable
 from pipelines.runner import engine_pools, group_stages
-from tests.conftest import ARES, REPO, sample_records
+from tests.conftest import SCRIPTED_CLIENT, Run, sample_records
 
-SCRIPTED = "engines.default.client=tests.scripted_engine:ScriptedClient"
 # the CPU stages and the read and write tasks at half a CPU: with the engine's half CPU, a fresh run fits 2 CPUs with
 # room for one task; on resume the filter's whole CPU takes that room
 HALF_CPU_TASKS = "ray.task_num_cpus=0.5"
@@ -39,31 +35,22 @@ def test_the_check_counts_the_checkpoint_filter_when_resuming():
 def test_a_finished_job_run_again_resumes_and_changes_nothing(tmp_path):
     """The engine pool and the CPU stages fill the local 2 CPUs but for one task; rerun on its complete output, the
     job must finish (without the filter's own CPU it waited forever: the filter took the read task's place)."""
-    cfg = load_config("local", [SCRIPTED, HALF_CPU_TASKS])
+    cfg = load_config("local", [SCRIPTED_CLIENT, HALF_CPU_TASKS])
     check_schedulable(cfg, pools(cfg), [{"CPU": 2.0}])
     with pytest.raises(ResourceError):
         check_schedulable(cfg, pools(cfg), [{"CPU": 2.0}], resuming=True)
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps(r) + "\n" for r in sample_records(4)))
     out = tmp_path / "out"
-    cmd = ARES + ["run", "local", f"input.path={docs}", f"output.path={out}", SCRIPTED, HALF_CPU_TASKS]
+    args = ["run", "local", f"input.path={docs}", f"output.path={out}", SCRIPTED_CLIENT, HALF_CPU_TASKS]
 
-    def run() -> subprocess.CompletedProcess:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
-        try:
-            stdout, _ = proc.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            stdout, _ = proc.communicate()
-            raise AssertionError("the job did not finish within 300 s:\n" + stdout[-3000:])
-        return subprocess.CompletedProcess(cmd, proc.returncode, stdout, "")
+    def run(name: str) -> None:
+        job = Run(args, {}, tmp_path / f"{name}.log")
+        assert job.finish(timeout=300) == 0, job.text[-3000:]  # without the filter's CPU: no end, killed at 300 s
 
-    first = run()
-    assert first.returncode == 0, first.stdout[-3000:]
+    run("first")
     before = json.loads((out / "summary.json").read_text())
-    again = run()
-    assert again.returncode == 0, again.stdout[-3000:]
+    run("again")
     after = json.loads((out / "summary.json").read_text())
     assert after["mode"] == "resume"
     for key in ("documents_read", "candidates", "accepted", "rejected", "duplicate_candidate_ids"):
