@@ -24,6 +24,10 @@ VERDICTS_TYPE = pa.list_(
     pa.struct([("stage", pa.string()), ("passed", pa.bool_()), ("reason", pa.string()), ("score", pa.float64())])
 )
 
+FLAGS_TYPE = pa.list_(
+    pa.struct([("judge", pa.string()), ("check", pa.string()), ("detail", pa.string()), ("ruling", pa.string())])
+)
+
 USAGE_TYPE = pa.list_(
     pa.struct([("stage", pa.string()), ("calls", pa.int64()), ("prompt_tokens", pa.int64()),
                ("cached_prompt_tokens", pa.int64()), ("output_tokens", pa.int64()), ("seconds", pa.float64())])
@@ -62,6 +66,7 @@ OUTPUT_SCHEMA = pa.schema(
         ("split", pa.string()),
         ("document_verdicts", VERDICTS_TYPE),
         ("verdicts", VERDICTS_TYPE),
+        ("flags", FLAGS_TYPE),
         ("errored", pa.bool_()),
         ("usage", USAGE_TYPE),
         ("document_usage", USAGE_TYPE),
@@ -118,6 +123,7 @@ def _candidate_fields(doc: DocumentState, cand: Candidate) -> dict[str, Any]:
         "learnability": cand.learnability.model_dump() if cand.learnability else None,
         "split": cand.split,
         "verdicts": [v.model_dump() for v in cand.verdicts],
+        "flags": [f.model_dump() for f in cand.flags],
         "usage": usage_rows(cand.usage),
     }
 

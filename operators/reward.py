@@ -46,10 +46,16 @@ class RewardResult(BaseModel):
     partial_score: float | None
     verdicts: list[CriterionVerdict]
     errors: int
+    error: str | None = None  # why the item could not be scored at all (its rubric is refused)
 
     @property
     def ok(self) -> bool:
         return self.score is not None
+
+    @property
+    def first_error(self) -> str | None:
+        """Why the result has no score: the refused rubric, or the first criterion the judge failed on."""
+        return self.error or next((v.error for v in self.verdicts if v.error), None)
 
 
 @dataclass
@@ -94,16 +100,19 @@ def score_many(
     explanations: bool = True,
 ) -> list[RewardResult]:
     """Score many (question, response, rubric) items with one batched judge call over all their criteria.
-    Every rubric is checked first (`RubricError` names the item and the criterion). `explanations=False`: verdicts
-    only (no explanation is asked for or returned)."""
+    Every rubric is checked first: a refused one (`check_scorable`) makes that item's result an error naming the
+    criterion, with no judge call, and leaves the other items alone. `explanations=False`: verdicts only."""
+    refused: dict[int, str] = {}
     for i, item in enumerate(items):
         try:
             check_scorable(item.rubric)
         except RubricError as exc:
-            raise RubricError(f"item {i}: {exc}") from None
+            refused[i] = f"rubric refused: {exc}"
     sampling = sampling or GRADER_SAMPLING
     requests, owners = [], []
     for i, item in enumerate(items):
+        if i in refused:
+            continue
         for k, crit in enumerate(item.rubric):
             requests.append(grader_request(item.question, item.response, crit.criterion, sampling, prompts_dir,
                                            explanations, stage, item.owner))
@@ -113,18 +122,23 @@ def score_many(
     per_item: list[list[CriterionVerdict | None]] = [[None] * len(item.rubric) for item in items]
     for (i, k), res in zip(owners, results):
         crit = items[i].rubric[k]
-        if res.value is None:
-            v = CriterionVerdict(criterion=crit.criterion, weight=crit.weight, met=None, error=res.error)
+        if res.value is None:  # a result with neither a value nor an error is an error too, never "not met"
+            v = CriterionVerdict(criterion=crit.criterion, weight=crit.weight, met=None,
+                                 error=res.error or "the judge returned neither a verdict nor an error")
         else:
             v = CriterionVerdict(criterion=crit.criterion, weight=crit.weight, met=res.value.criteria_met,
                                  explanation=getattr(res.value, "explanation", None))
         per_item[i][k] = v
-    return [aggregate(item.rubric, per_item[i]) for i, item in enumerate(items)]  # type: ignore[arg-type]
+    return [RewardResult(score=None, partial_score=None, verdicts=[], errors=len(item.rubric), error=refused[i])
+            if i in refused else aggregate(item.rubric, per_item[i])  # type: ignore[arg-type]
+            for i, item in enumerate(items)]
 
 
 def score(
     question: str, response: str, rubric: Sequence[RubricItem], judge: LLMClient,
     sampling: SamplingConfig | None = None, prompts_dir: str | None = None,
 ) -> RewardResult:
-    """Score one response; see the module docstring for the formula and the handling of judge errors."""
+    """Score one response; see the module docstring for the formula and the handling of judge errors. A rubric the
+    reward refuses raises `RubricError` naming the criterion."""
+    check_scorable(rubric)
     return score_many([ScoreItem(question, response, rubric)], judge, sampling, prompts_dir)[0]

@@ -53,25 +53,60 @@ def weight_tiers(spec: RubricSpec) -> dict[str, str]:
     return {"important": span(low, top - 1), "optional": span(1, low - 1)}
 
 
-# Phrasings whose meaning does not depend on context: a criterion starting so describes a good behaviour (avoiding
-# something) or a bad one (a false claim). "Does not mention the dose limit" or "Omits the contraindication" are
-# correct pitfalls (met = the bad thing happened) and are left to the rubric judge, which reads each criterion.
-GOOD_BEHAVIOUR = re.compile(r"^\s*(avoids?|refrains? from|steers? clear of|abstains? from|is careful (not )?to|"
-                            r"correctly|accurately)\b", re.I)
-BAD_BEHAVIOUR = re.compile(r"^\s*(falsely|incorrectly|wrongly|mistakenly|erroneously)\b", re.I)
+# How a criterion opens once its subject is dropped ("The response avoids ..." reads as "avoids ...").
+_SUBJECT = re.compile(r"^\s*(?:(?:the|a|this)\s+)?(?:response|answer|model|assistant|reply|output|it)\s+"
+                      r"(?:(?:also|clearly|explicitly)\s+)?", re.I)
+# Openings whose meaning does not depend on what follows: met is always good ("Correctly names ...") or always bad
+# (a mistake or a failure: "Misstates ...", "Fails to mention ..."). The wrong sign on one is unambiguous.
+ALWAYS_GOOD = re.compile(r"^(?:correctly|accurately|properly|precisely|rightly|appropriately)\b", re.I)
+ALWAYS_BAD = re.compile(
+    r"^(?:falsely|incorrectly|wrongly|mistakenly|erroneously|inaccurately|misleadingly|improperly|"
+    r"mis(?:states?|stating|attributes?|attributing|identifies|identify|identifying|represents?|representing|"
+    r"quotes?|quoting|reports?|reporting|interprets?|interpreting|calculates?|calculating|labels?|labell?ing|"
+    r"names?|naming|characteri[sz]es?|spells?|reads?|classifies|classify|uses?|using|applies|apply)|"
+    r"fails?\s+to|failing\s+to|neglects?\s+to|confuses|conflates|contradicts\s+itself)\b", re.I)
+# Openings whose sign depends on what follows: "Avoids suggesting the patient stop the medication" (met is good:
+# a pitfall so phrased is the silent reward bug) against "Avoids taking a position on whether the investment suits
+# the user" (evasion: a right pitfall); "Does not recommend antibiotics for a cold" (good) against "Does not mention
+# the dose limit" (bad). Only a reader of the whole criterion can tell: these become flags for the rubric judge.
+AVOIDANCE = re.compile(r"^(?:avoids?|avoiding|refrains?\s+from|steers?\s+clear\s+of|abstains?\s+from|"
+                       r"is\s+careful\s+(?:not\s+)?to|resists?|declines?\s+to|stays?\s+away\s+from)\b", re.I)
+OMISSION = re.compile(r"^(?:does\s+not|doesn't|do\s+not|did\s+not|never|omits?|omitting|ignores?|overlooks?|"
+                      r"leaves?\s+out|skips?|lacks?|without|no\s+mention)\b", re.I)
+
+
+def opening(criterion: str) -> str:
+    """The criterion without its subject: what the polarity rules read."""
+    return _SUBJECT.sub("", criterion, count=1).lstrip()
 
 
 def polarity_problem(index: int, item: RubricItem) -> str | None:
     """Why this item's weight sign cannot be right, or None: a zero weight, a polarity label that disagrees with
-    the sign, or an unambiguous phrasing of the opposite behaviour."""
+    the sign, or an opening whose meaning is fixed and opposite to the sign ("Correctly ..." penalised,
+    "Misstates ..." or "Fails to ..." rewarded)."""
     if item.weight == 0:
         return f"criterion {index} has weight 0"
     if (item.polarity == "positive") != (item.weight > 0):
         return f"criterion {index} polarity {item.polarity} disagrees with weight {item.weight}"
-    if item.weight < 0 and GOOD_BEHAVIOUR.match(item.criterion):
-        return f"criterion {index} is a pitfall phrased as the good behaviour ({item.criterion[:60]!r})"
-    if item.weight > 0 and BAD_BEHAVIOUR.match(item.criterion):
+    text = opening(item.criterion)
+    if item.weight < 0 and ALWAYS_GOOD.match(text):
+        return f"criterion {index} penalises a correct response ({item.criterion[:60]!r}, weight {item.weight})"
+    if item.weight > 0 and ALWAYS_BAD.match(text):
         return f"criterion {index} rewards a mistake ({item.criterion[:60]!r}, weight {item.weight})"
+    return None
+
+
+def polarity_doubt(index: int, item: RubricItem) -> str | None:
+    """Why this item's sign may be inverted, for the rubric judge to rule on, or None: an avoidance penalised
+    ("Avoids X" met is usually the good outcome) or an omission rewarded ("Does not mention X" met is usually the
+    bad one). Unambiguous problems are `polarity_problem`'s."""
+    text = opening(item.criterion)
+    if item.weight < 0 and AVOIDANCE.match(text):
+        return (f"criterion {index} may invert its polarity: it penalises an avoidance ({item.criterion[:60]!r}, "
+                f"weight {item.weight}); is avoiding that good (inverted) or an evasion (right)?")
+    if item.weight > 0 and OMISSION.match(text):
+        return (f"criterion {index} may invert its polarity: it rewards an omission ({item.criterion[:60]!r}, "
+                f"weight {item.weight}); is leaving that out good (right) or a failure (inverted)?")
     return None
 
 

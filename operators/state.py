@@ -24,6 +24,16 @@ class Verdict(BaseModel):
     score: float | None = None
 
 
+class Flag(BaseModel):
+    """What a deterministic check could not decide, handed to the judge that owns it: the judge sees `detail` in
+    its prompt and rules "defect" (the candidate is rejected for it) or "fine"; both are kept in the row."""
+
+    judge: str  # the stage that must rule (rubric_judge, self_containment, leakage, faithfulness)
+    check: str  # the check that raised it
+    detail: str
+    ruling: Literal["defect", "fine"] | None = None
+
+
 class Judged(BaseModel):
     """What stages pass verdicts on (a document, a candidate): the first failing verdict rejects it."""
 
@@ -65,10 +75,17 @@ class Candidate(Judged):
     flawed_answer: str | None = None
     reference_score: float | None = None
     flawed_score: float | None = None
+    flags: list[Flag] = Field(default_factory=list)  # undecided points for a judge; ruled on by that judge
     policy_answers: list[str] = Field(default_factory=list)  # the policy's K answers, until they are graded
     learnability: Learnability | None = None
     split: str | None = None
     status: Literal["pending", "accepted", "rejected"] = "pending"
+
+    def flag(self, judge: str, check: str, detail: str) -> None:
+        self.flags.append(Flag(judge=judge, check=check, detail=detail))
+
+    def flags_for(self, judge: str) -> list[Flag]:
+        return [f for f in self.flags if f.judge == judge]
 
 
 class DocumentState(Judged):
@@ -80,7 +97,8 @@ class DocumentState(Judged):
     row: int
     read_error: str | None = None  # what the reader could not use (the ingest stage turns it into a reject)
     duplicate_of: str | None = None  # record_key of the record that owns this document id, when it is not this one
-    doc_hash: str | None = None
+    doc_hash: str | None = None  # sha256 of the text as read (provenance)
+    content_key: str | None = None  # hash of the normalised text: the split key (case, BOM, CRLF do not change it)
     text: str | None = None  # dropped once chunked
     text_chars: int = 0
     chunks: list[Chunk] = Field(default_factory=list)

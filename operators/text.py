@@ -1,4 +1,10 @@
-"""Text normalisation shared by the checks that compare texts: rubric duplicates, contamination, de-duplication."""
+"""Text normalisation shared by the checks that compare texts: rubric duplicates, screens, contamination,
+de-duplication and the split key.
+
+"Light" normalisation: lower case, letters and digits only (punctuation, a BOM, CRLF and extra spaces vanish), and
+for comparisons a crude plural stem, so "criteria that differ only by case, punctuation or a plural" compare equal
+while word order is kept.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,15 @@ import hashlib
 import re
 
 _WORDS = re.compile(r"[^\W_]+")
+
+# Function words: what a comparison of content ignores (articles, pronouns, auxiliaries, prepositions).
+STOPWORDS = frozenset("""
+a an the and or but if then than so of to in on at by for with without from into onto over under about as is are was
+were be been being am do does did doing have has had having it its this that these those there their they them he she
+his her him we our us you your i me my what which who whom whose when where why how not no nor can could should would
+will shall may might must also very just only such some any each every all both either neither more most less least
+much many other another same own s t up down out off again further once here
+""".split())
 
 
 def words(text: str) -> list[str]:
@@ -21,18 +36,67 @@ def token_set(text: str) -> set[str]:
     return set(words(text))
 
 
+def stem(word: str) -> str:
+    """A crude plural stem: "criteria that differ only by a plural" compare equal ("doses" / "dose", "studies" /
+    "study", "boxes" / "box"); words ending in ss, us, is are left alone ("class", "virus", "analysis")."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("es") and word[:-2].endswith(("ss", "x", "zz", "ch", "sh")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def stems(text: str) -> list[str]:
+    return [stem(w) for w in words(text)]
+
+
+def content_words(tokens: list[str]) -> set[str]:
+    """The tokens that carry content: not function words."""
+    return {t for t in tokens if t not in STOPWORDS}
+
+
 def ngrams(text: str, n: int) -> set[str]:
     """Word n-grams of the normalised text (none when it has fewer than n words)."""
     w = words(text)
     return {" ".join(w[i : i + n]) for i in range(len(w) - n + 1)}
 
 
-def shingles(text: str, n: int = 3) -> set[bytes]:
-    """Word n-grams for MinHash; a text shorter than n words is one shingle."""
-    w = words(text)
-    grams = [" ".join(w[i : i + n]) for i in range(max(1, len(w) - n + 1))]
-    return {g.encode() for g in grams if g}
+def grams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
+    """n-grams of a token list; a list shorter than n is one gram (so a short text still compares)."""
+    if len(tokens) < n:
+        return {tuple(tokens)} if tokens else set()
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def shingles(text: str, n: int = 2) -> set[bytes]:
+    """Word n-grams of the stemmed text for MinHash (order-sensitive: swapped roles change them, a reordered
+    clause keeps most of them); a text shorter than n words is one shingle."""
+    return {" ".join(g).encode() for g in grams(stems(text), n)}
+
+
+def contains_span(haystack: list[str], needle: list[str]) -> bool:
+    """Whether `needle` occurs in `haystack` as a contiguous run of whole words."""
+    n = len(needle)
+    if not n or n > len(haystack):
+        return False
+    first = needle[0]
+    return any(haystack[i] == first and haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of a text: split after . ? ! or a line break (good enough for screens and contamination)."""
+    return [s for s in re.split(r"(?<=[.?!])\s+|\n+", text) if s.strip()]
 
 
 def exact_key(text: str) -> str:
+    """The hash of the normalised text: equal for texts that differ only in case, punctuation, whitespace, line
+    endings or a byte-order mark (what exact de-duplication and the split key compare)."""
     return hashlib.sha256(normalise(text).encode()).hexdigest()

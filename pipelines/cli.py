@@ -26,6 +26,11 @@ def _print_summary(summary: dict) -> None:
     print(f"candidates: {summary['candidates']} = {summary['accepted']} accepted + {summary['rejected']} rejected")
     if summary["rejected_by_stage"]:
         print("rejected by stage: " + ", ".join(f"{k}={v}" for k, v in sorted(summary["rejected_by_stage"].items())))
+    contam = summary.get("contamination")
+    if contam is not None:
+        sets = ", ".join(f"{s['path']} ({s['items']} items)" for s in contam["eval_sets"])
+        print(f"decontaminated against: {sets}" if contam["enabled"] else
+              "decontamination: off (stages.contamination.enabled=false)")
     _print_ledger(summary.get("ledger"))
     print(f"took {summary.get('seconds')} s ({summary.get('mode')})")
 

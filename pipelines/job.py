@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any
 
+from operators.stages import contamination
 from pipelines import admission_service, resources
 from pipelines.console import configure_ray_data, ray_init_kwargs
 from pipelines.config import Config
@@ -56,6 +57,10 @@ def run(cfg: Config, verbose: bool = False, progress_every: float = 30.0) -> dic
 
     started = time.time()
     mode = preflight(cfg)
+    try:  # read every evaluation set before anything starts: a missing file or a bad line is one line, now
+        decontamination = contamination.eval_sets(cfg.stages.contamination)
+    except (ValueError, OSError) as exc:
+        raise JobError(f"stages.contamination.eval_files: {exc}") from None
     start_ray(cfg, verbose, resuming=mode == "resume")
     try:
         groups = group_stages(cfg.active_stages(), cfg)
@@ -74,7 +79,8 @@ def run(cfg: Config, verbose: bool = False, progress_every: float = 30.0) -> dic
             raise
         monitor.stop("finished")
         stats = admission_service.stop(cfg, admission)
-        return write_summary(cfg, {"mode": mode, "seconds": round(time.time() - started, 1), "admission": stats})
+        return write_summary(cfg, {"mode": mode, "seconds": round(time.time() - started, 1), "admission": stats,
+                                   "contamination": decontamination})
     finally:
         if cfg.ray.address == "local":
             ray.shutdown()

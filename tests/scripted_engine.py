@@ -6,7 +6,8 @@ splits, the write) is driven end to end by this stand-in instead: selected with
 validation as a real one. Answers are a pure function of the prompt, so runs are reproducible.
 
 Knobs (class attributes a test may set before the pipeline starts, for in-process use): `fail_stages` makes the
-named stages' judges say the failing verdict.
+named stages' judges say the failing verdict; `uphold_flags` makes the named judges rule every point flagged to
+them a "defect" (by default they rule "fine"). Every prompt a judge saw with flagged points is kept in `flagged`.
 """
 
 from __future__ import annotations
@@ -72,8 +73,16 @@ def grade(user: str) -> dict:
     return {"explanation": "scripted grading", "criteria_met": met}
 
 
+def _rulings(req: LLMRequest, uphold: bool) -> dict:
+    """One ruling per flagged point, as the judge's schema asks (none when it asks for none)."""
+    spec = (req.schema or {}).get("properties", {}).get("flags")
+    return {"flags": ["defect" if uphold else "fine"] * spec["minItems"]} if spec else {}
+
+
 class ScriptedClient:
     fail_stages: frozenset[str] = frozenset()
+    uphold_flags: frozenset[str] = frozenset()
+    flagged: list[tuple[str, str]] = []  # (stage, user prompt) of each judge call that carried flagged points
 
     def __init__(self, engine=None):
         self.calls: dict[str, int] = {}
@@ -87,10 +96,13 @@ class ScriptedClient:
     def answer(self, req: LLMRequest) -> dict:
         user = req.messages[-1]["content"]
         name = req.output.__name__
-        if name == "BinaryJudgement":
+        rulings = _rulings(req, req.stage in self.uphold_flags)
+        if rulings:
+            ScriptedClient.flagged.append((req.stage, user))
+        if name in ("BinaryJudgement", "RuledJudgement"):
             passes = "no" if req.stage == "leakage" else "yes"
             fails = "yes" if passes == "no" else "no"
-            return {"reason": "scripted", "verdict": fails if req.stage in self.fail_stages else passes}
+            return {"reason": "scripted", **rulings, "verdict": fails if req.stage in self.fail_stages else passes}
         if name in ("DomainPersonas", "DomainLabel"):
             domains = re.search(r"exactly one of: (.*?)\.\n", user).group(1).split("; ")
             doc = _between(user, "document")
@@ -104,7 +116,7 @@ class ScriptedClient:
         if name == "RubricJudgement":
             signs = re.findall(r"^\d+\. \[([+-])\d+\]", _between(user, "rubric"), re.M)
             fails = req.stage in self.fail_stages
-            return {"met_means": ["good" if s == "+" else "bad" for s in signs], "reason": "scripted",
+            return {"met_means": ["good" if s == "+" else "bad" for s in signs], "reason": "scripted", **rulings,
                     "verdict": "no" if fails else "yes"}
         if name == "FlawedAnswer":
             return {"answer": f"It is mostly about luck. {FLAW_MARK}"}
@@ -123,7 +135,7 @@ class ScriptedClient:
                 out.append(LLMResult(None, None, texts[0], 1, sum(len(t) // 4 for t in texts), texts))
                 continue
             text = json.dumps(self.answer(req), separators=(",", ":"))
-            value, error = parse_output(text, "stop", req.output)
+            value, error = parse_output(text, "stop", req.output, req.schema)
             prompt_chars = sum(len(m["content"]) for m in req.messages)  # ~4 characters a token: a stand-in count
             out.append(LLMResult(value, error, text, 1, len(text) // 4, prompt_tokens=prompt_chars // 4))
         return out

@@ -45,7 +45,7 @@ def test_exact_and_near_duplicates():
     ])
     assert got[0][0] and got[3][0]
     assert got[1] == (False, "dedup", "exact duplicate of candidate a")
-    assert got[2] == (False, "dedup", "near-duplicate of candidate a")
+    assert got[2][:2] == (False, "dedup") and got[2][2].startswith("near-duplicate of candidate a (similarity 0.")
 
 
 def test_rejected_candidates_do_not_block_later_ones_and_state_rebuilds_from_output():
@@ -93,7 +93,7 @@ def eval_cfg(tmp_path):
         {"id": "hb", "text": EVAL_ITEM},
         {"id": "five", "text": "What is photosynthesis's main product?"},  # 5 words: shorter than n
     ]))
-    return ContaminationConfig(eval_files=[str(evals)], ngram=8, max_overlap=0.5)
+    return ContaminationConfig(eval_files=[str(evals)])
 
 
 def test_an_eval_item_pasted_into_a_longer_question_is_caught(eval_cfg):
@@ -104,7 +104,7 @@ def test_an_eval_item_pasted_into_a_longer_question_is_caught(eval_cfg):
                 "shift, and how we should document the results for the inspectors who visit twice a year.")
     assert len(question.split()) > 90  # the item is a small share of the question's own n-grams
     ok, reason = contamination.check(question, "A long reference answer about pressure and recycling.", eval_cfg)
-    assert not ok and reason.startswith("100% of evaluation item hb's 8-grams")
+    assert not ok and reason.startswith("100% of a sentence of evaluation item hb occurs")
 
 
 def test_an_eval_item_in_the_reference_answer_is_caught(eval_cfg):
@@ -119,9 +119,12 @@ def test_a_light_paraphrase_is_caught(eval_cfg):
     assert not ok, reason
 
 
-def test_a_five_word_item_matches_as_normalised_text(eval_cfg):
-    ok, reason = contamination.check("Quick one: what is Photosynthesis's main product, roughly?", "Glucose.", eval_cfg)
-    assert not ok and reason.startswith("100% of evaluation item five's")
+def test_a_short_item_matches_only_a_question_that_is_the_item(eval_cfg):
+    # three content words: too few to compare by share (a generic item would match every question ending that way)
+    ok, reason = contamination.check("What is Photosynthesis's main product?!", "Glucose.", eval_cfg)
+    assert not ok and reason.startswith("100% of a sentence of evaluation item five ")
+    ok, _ = contamination.check("Quick one: what is photosynthesis's main product, roughly?", "Glucose.", eval_cfg)
+    assert ok
     ok, _ = contamination.check("What is the main product of the Calvin cycle in photosynthesis?", "G3P", eval_cfg)
     assert ok  # the same words in another order are not the item
 
@@ -129,7 +132,7 @@ def test_a_five_word_item_matches_as_normalised_text(eval_cfg):
 def test_an_unrelated_question_passes(eval_cfg):
     ok, reason = contamination.check("Which enzyme fixes carbon dioxide in the Calvin cycle of C3 plants?",
                                      "RuBisCO fixes CO2 onto ribulose-1,5-bisphosphate.", eval_cfg)
-    assert ok and "no evaluation item shares" in reason
+    assert ok and "no evaluation sentence reaches 50%" in reason
 
 
 def test_contamination_file_errors_name_the_line(tmp_path):
@@ -175,7 +178,7 @@ def test_restarted_actor_replays_its_journal(tmp_path):
     assert again.claim_documents([("doc-1", "g#9")]) == ["f#1"]
     got = again.admit([("b", "Natural Science", q.replace("at noon", "around noon")),
                        ("n", "Math", "What is the smallest prime number?")])
-    assert got[0] == (False, "dedup", "near-duplicate of candidate a")
+    assert got[0][:2] == (False, "dedup") and got[0][2].startswith("near-duplicate of candidate a ")
     assert got[1][1] == "quota"
 
 

@@ -132,17 +132,46 @@ def test_verdict_only_grading_scores_the_same_without_explanations():
         (RubricItem(criterion="Mentions the ozone layer", weight=0, polarity="positive"), "criterion 4 has weight 0"),
         (RubricItem(criterion="Claims that the sky is green", weight=3, polarity="negative"),
          "criterion 4 polarity negative disagrees with weight 3"),
-        (RubricItem(criterion="Avoids claiming the sky is painted", weight=-2, polarity="negative"),
-         "criterion 4 is a pitfall phrased as the good behaviour"),
+        (RubricItem(criterion="Correctly states that the sky is blue", weight=-2, polarity="negative"),
+         "criterion 4 penalises a correct response"),
+        (RubricItem(criterion="The response misstates the wavelength of blue light", weight=2, polarity="positive"),
+         "criterion 4 rewards a mistake"),
+        (RubricItem(criterion="Fails to mention the role of the ozone layer", weight=2, polarity="positive"),
+         "criterion 4 rewards a mistake"),
     ],
 )
 def test_the_reward_refuses_a_rubric_whose_signs_cannot_be_right(bad_item, message):
     judge = ScriptedJudge({c.criterion: True for c in RUBRIC + [bad_item]})
     with pytest.raises(RubricError, match=message):
         score("q", "r", RUBRIC + [bad_item], judge)
-    with pytest.raises(RubricError, match=f"item 1: {message}"):
-        score_many([ScoreItem("q", "a", RUBRIC), ScoreItem("q", "b", RUBRIC + [bad_item])], judge)
     assert judge.calls == 0  # refused before any judge call
+    # in a batch, the refused rubric is an error for its own item only; the others are graded
+    good, bad = score_many([ScoreItem("q", "a", RUBRIC), ScoreItem("q", "b", RUBRIC + [bad_item])], judge)
+    assert good.ok and good.score == pytest.approx(0.6)
+    assert not bad.ok and bad.score is None and bad.error.startswith("rubric refused: ") and message in bad.error
+    assert bad.first_error == bad.error and bad.verdicts == []
+
+
+def test_an_avoidance_penalised_is_scored_not_refused():
+    """'Avoids X' with a negative weight may be right (evasion: 'Avoids taking a position') or inverted: the rubric
+    judge rules on it when the data is made; the reward scores what it is given."""
+    evasive = RubricItem(criterion="Avoids taking a position on whether the investment suits the user", weight=-2,
+                         polarity="negative")
+    judge = ScriptedJudge({c.criterion: True for c in RUBRIC + [evasive]})
+    assert score("q", "r", RUBRIC + [evasive], judge).ok
+
+
+def test_a_judge_result_with_neither_value_nor_error_is_an_error():
+    class Silent:
+        def run(self, requests):
+            from operators.llm.client import LLMResult
+
+            return [LLMResult(None, None) for _ in requests]
+
+    (res,) = score_many([ScoreItem("q", "r", RUBRIC)], Silent())
+    assert res.score is None and res.errors == len(RUBRIC)
+    assert res.first_error == "the judge returned neither a verdict nor an error"
+    assert all(v.met is None for v in res.verdicts)
 
 
 def test_the_reward_refuses_a_rubric_without_positive_weight():

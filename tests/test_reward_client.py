@@ -102,9 +102,9 @@ def test_a_refused_key_a_dead_endpoint_and_a_slow_judge_are_errors_not_exception
 
 def test_a_bad_rubric_is_an_error_for_its_item_only():
     """Through the library's own check (operators.rubric.check_scorable): a sign that disagrees with the polarity,
-    a pitfall phrased as the good behaviour, no positive weight; and a rubric that is not one at all."""
+    a pitfall that penalises a correct response, no positive weight; and a rubric that is not one at all."""
     flipped = [dict(RUBRIC[0], weight=-5)] + RUBRIC[1:]
-    avoids = RUBRIC[:3] + [{"criterion": "Avoids claiming the sky reflects the ocean", "weight": -4,
+    avoids = RUBRIC[:3] + [{"criterion": "Correctly explains that the sky scatters blue light", "weight": -4,
                             "polarity": "negative"}]
     with FakeJudge({c["criterion"]: True for c in RUBRIC}) as judge:
         good, bad, sign, pitfall, no_positive = client(judge).score_many([
@@ -113,7 +113,7 @@ def test_a_bad_rubric_is_an_error_for_its_item_only():
     assert good.score == pytest.approx(0.6)
     assert bad.score is None and bad.error.startswith("not an ARES rubric")
     assert sign.score is None and sign.error == "rubric refused: criterion 0 polarity positive disagrees with weight -5"
-    assert pitfall.score is None and "pitfall phrased as the good behaviour" in pitfall.error
+    assert pitfall.score is None and "penalises a correct response" in pitfall.error
     assert no_positive.score is None and no_positive.error.startswith("rubric refused:")
     assert judge.chat_requests == len(RUBRIC)  # only the good rubric reached the judge
 

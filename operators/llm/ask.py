@@ -22,16 +22,19 @@ def ask(
     ctx: StageContext,
     items: Sequence[T],
     values: Callable[[T], dict[str, Any]],
-    output: type[BaseModel] | None,
+    output: type[BaseModel] | None | Callable[[T], type[BaseModel]],
     *,
     schema: dict[str, Any] | Callable[[T], dict[str, Any]] | None = None,
     template: str | None = None,
     sampling: SamplingConfig | None = None,
     messages: Callable[[T], list[dict[str, str]]] | None = None,
+    suffix: Callable[[T], str] | None = None,
 ) -> list[tuple[T, LLMResult]]:
     """One batched engine call for `items`: `values(item)` fills the template (the stage's own by default), the
     stage's sampling applies unless another is given; `schema` is one JSON schema or a function of the item.
-    `output=None` asks for free text (no grammar); `messages(item)` then may give the chat itself, no template."""
+    `output=None` asks for free text (no grammar); `messages(item)` then may give the chat itself, no template.
+    `output` may be a function of the item (a judge with flagged points answers a wider model); `suffix(item)` is
+    appended to the last message (after the shared prefix: the flagged points a judge must rule on)."""
     if not items:
         return []
     if ctx.llm is None:
@@ -40,11 +43,19 @@ def ask(
     name = template or ctx.stage
     schema_of = schema if callable(schema) else (lambda _: schema)
     chat = messages or (lambda item: render(name, ctx.prompts_dir, **values(item)))
-    requests = [LLMRequest(chat(item), output, params, schema_of(item), stage=ctx.stage, owner=owner_of(item))
+    output_of = output if callable(output) and not isinstance(output, type) else (lambda _: output)
+    requests = [LLMRequest(_appended(chat(item), suffix(item) if suffix else ""), output_of(item), params,
+                           schema_of(item), stage=ctx.stage, owner=owner_of(item))
                 for item in items]
     results = ctx.llm.run(requests)
     charge(requests, results)
     return list(zip(items, results))
+
+
+def _appended(messages: list[dict[str, str]], text: str) -> list[dict[str, str]]:
+    if not text:
+        return messages
+    return [*messages[:-1], {**messages[-1], "content": messages[-1]["content"] + text}]
 
 
 def owner_of(item: Any) -> Any:

@@ -4,7 +4,10 @@ This state cannot live in a map (every actor of every stage must see the same co
 Ray actor that the maps call once per batch. It is rebuilt from the committed output when a job starts or resumes,
 so a restart neither forgets accepted instances nor counts the ones that were lost with the killed run; within a
 run, every decision is journaled first, so an actor that Ray restarts also remembers the rows still in flight.
-Near-duplicates are found with datasketch's MinHash LSH over word 3-grams of the normalised question.
+Near-duplicates: datasketch's MinHash LSH over word bigrams of the stemmed question proposes candidates at a lower
+threshold than the configured one (so pairs just above it are not lost to the banding), and each is verified by its
+Jaccard similarity against the threshold (`operators.near_duplicates`: an edit of a number, a negation, a name or a
+pair of opposites makes a different question).
 
 Stop at the target: once `target` instances are accepted (or a domain's quota is met), `gate` tells the runner
 before each LLM stage, so no engine call is spent on documents or candidates that admission would refuse anyway.
@@ -21,6 +24,7 @@ from pydantic import Field
 
 from operators.config_base import Strict
 from operators.services.journal import Journal
+from operators.near_duplicates import near_duplicate
 from operators.text import exact_key, shingles
 
 log = logging.getLogger(__name__)
@@ -44,8 +48,13 @@ class QuotaConfig(Strict):
 
 class DedupConfig(Strict):
     enabled: bool = True
-    threshold: float = Field(0.8, gt=0, le=1, description="Estimated Jaccard of word 3-grams marking near-duplicates.")
-    num_perm: int = Field(128, ge=16)
+    threshold: float = Field(
+        0.8, gt=0, le=1, description="Jaccard similarity of the stemmed questions' word bigrams at or above which two "
+                                     "questions are near-duplicates (verified for every pair the LSH proposes).")
+    num_perm: int = Field(128, ge=16, description="MinHash permutations of the LSH index.")
+    recall_margin: float = Field(
+        0.25, ge=0, lt=1, description="The LSH proposes pairs from this far below the threshold, so that banding "
+                                      "loses none just above it; each proposal is then verified.")
 
 
 Committed = tuple[Iterable[tuple[str, str, str]], dict[str, str]]
@@ -65,7 +74,9 @@ class Admission:
 
         self.quota, self.default_quota = dict(quota.per_domain), quota.default
         self.dedup, self.num_perm = dedup.enabled, dedup.num_perm
-        self.lsh = MinHashLSH(threshold=dedup.threshold, num_perm=dedup.num_perm)
+        self.threshold = dedup.threshold
+        self.lsh = MinHashLSH(threshold=max(0.05, dedup.threshold - dedup.recall_margin), num_perm=dedup.num_perm)
+        self.questions: dict[str, str] = {}  # candidate id -> question, to verify what the LSH proposes
         self.exact: dict[str, str] = {}  # exact key of a question -> candidate id
         self.admitted: dict[str, tuple[str, str]] = {}  # candidate id -> (domain, exact key)
         self.by_record: dict[str, list[str]] = {}  # record_key -> candidates admitted for it in this attempt
@@ -124,6 +135,15 @@ class Admission:
         m.update_batch(list(shingles(text)))
         return m
 
+    def _nearest(self, question: str) -> tuple[str, float] | None:
+        """The most similar admitted question that is a verified near-duplicate of this one, or None."""
+        best = None
+        for other in self.lsh.query(self._minhash(question)):
+            sim = near_duplicate(question, self.questions.get(other, ""), self.threshold)
+            if sim is not None and (best is None or (sim, other) > (best[1], best[0])):
+                best = (other, sim)
+        return best
+
     def _limit(self, domain: str) -> int | None:
         return self.quota.get(domain, self.default_quota)
 
@@ -158,6 +178,7 @@ class Admission:
         self.accepted[domain] = self.accepted.get(domain, 0) + 1
         if self.dedup:
             self.exact.setdefault(key, candidate_id)
+            self.questions[candidate_id] = question
             self.lsh.insert(candidate_id, self._minhash(question))
 
     def _unregister(self, candidate_id: str) -> None:
@@ -171,6 +192,7 @@ class Admission:
                 del self.exact[key]
             if candidate_id in self.lsh:
                 self.lsh.remove(candidate_id)
+            self.questions.pop(candidate_id, None)
 
     def seed(self, rows: Iterable[tuple[str, str, str]]) -> int:
         """Register already-committed accepted instances (candidate_id, domain, question)."""
@@ -216,9 +238,11 @@ class Admission:
                 if key in self.exact:
                     out.append((False, "dedup", f"exact duplicate of candidate {self.exact[key]}"))
                     continue
-                near = self.lsh.query(self._minhash(question))
-                if near:
-                    out.append((False, "dedup", f"near-duplicate of candidate {sorted(near)[0]}"))
+                near = self._nearest(question)
+                if near is not None:
+                    other, sim = near
+                    out.append((False, "dedup", f"near-duplicate of candidate {other} (similarity {sim:.2f} >= "
+                                                f"{self.threshold})"))
                     continue
             self._register(cid, domain, question, *record_key)
             admitted.append([cid, domain, question, *record_key])

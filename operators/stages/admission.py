@@ -20,10 +20,10 @@ NAME = "admission"
 
 
 class SplitConfig(Strict):
-    train: float = Field(0.9, ge=0)
-    validation: float = Field(0.05, ge=0)
-    test: float = Field(0.05, ge=0)
-    seed: str = "ares"
+    train: float = Field(0.9, ge=0, description="Share of documents whose instances go to the train split.")
+    validation: float = Field(0.05, ge=0, description="Share of documents for the validation split.")
+    test: float = Field(0.05, ge=0, description="Share of documents for the test split.")
+    seed: str = Field("ares", description="Salt of the split hash: another seed draws other splits.")
 
     @model_validator(mode="after")
     def _sum(self) -> "SplitConfig":
@@ -39,7 +39,7 @@ class AdmissionConfig(StageConfig):
 
 
 def assign_split(document_key: str, cfg: SplitConfig) -> str:
-    """Deterministic: a hash of the document's content key (its text hash) placed on [0, 1)."""
+    """Deterministic: a hash of the document's content key (the hash of its normalised text) placed on [0, 1)."""
     h = int(hashlib.sha256(f"{cfg.seed}|{document_key}".encode()).hexdigest()[:15], 16) / 16**15
     if h < cfg.train:
         return "train"
@@ -58,7 +58,7 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
     for (doc, cand), (ok, verdict, reason) in zip(live, decisions):
         cand.record(verdict, ok, reason)
         if ok:
-            cand.split = assign_split(doc.doc_hash or doc.record_key, ctx.conf.splits)
+            cand.split = assign_split(doc.content_key or doc.record_key, ctx.conf.splits)
             cand.status = "accepted"
     if admission is not None:
         admission.report_documents(len(docs), sum(1 for d in docs if d.errored))
@@ -66,7 +66,7 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
 
 STAGE = stage(
     NAME, run, "per-domain quotas, exact and MinHash near-duplicates, split by document",
-    reads=["candidate.question", "candidate.domain", "document.doc_hash"],
+    reads=["candidate.question", "candidate.domain", "document.content_key"],
     writes=["candidate.split", "candidate.status"], config=AdmissionConfig, optional=False,
     verdicts=("quota", "dedup"),
 )

@@ -55,7 +55,7 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
     for n, cand in enumerate(scored):
         ref, bad = results[2 * n], results[2 * n + 1]
         if not ref.ok or not bad.ok:
-            first = next(v.error for r in (ref, bad) for v in r.verdicts if v.error)
+            first = ref.first_error or bad.first_error
             cand.record(NAME, False, f"judge failed on {ref.errors + bad.errors} criteria (first: {first})")
             continue
         cand.reference_score, cand.flawed_score = ref.score, bad.score

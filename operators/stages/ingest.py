@@ -1,8 +1,9 @@
 """Ingest: turn what the reader found into a usable document, or a reject that names the file and row.
 
 Read errors (invalid JSON or UTF-8, no text, a truncated file) become rejects here. A usable text gets its content
-hash, an id when the record had none, and is cut to `input.max_document_chars`. A document id seen before, in this
-job or in its committed output, is a duplicate: the reject names the record that owns the id.
+hash (of the text as read, for provenance), its content key (of the normalised text, for the split), an id when the
+record had none, and is cut to `input.max_document_chars`. A document id seen before, in this job or in its
+committed output, is a duplicate: the reject names the record that owns the id.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 
 from operators.stage import StageContext, stage
 from operators.state import DocumentState
+from operators.text import exact_key
 
 NAME = "ingest"
 
@@ -23,6 +25,7 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
             continue
         text = doc.text or ""
         doc.doc_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        doc.content_key = exact_key(text)
         doc.text_chars = len(text)
         if doc.doc_id is None:
             doc.doc_id = doc.doc_hash[:16]
@@ -50,6 +53,6 @@ def reject_duplicate_ids(docs: list[DocumentState], ctx: StageContext) -> None:
 
 STAGE = stage(
     NAME, run, "read errors become rejects; content hash, fallback id, length cut, duplicate document ids",
-    reads=[], writes=["document.doc_hash", "document.text_chars", "document.duplicate_of"],
+    reads=[], writes=["document.doc_hash", "document.content_key", "document.text_chars", "document.duplicate_of"],
     optional=False, verdicts=("read",),
 )

@@ -39,7 +39,7 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
     for cand in cands:
         graded = results[at: at + len(cand.policy_answers)]
         at += len(cand.policy_answers)
-        errors = [None if r.ok else next(v.error for v in r.verdicts if v.error) for r in graded]
+        errors = [None if r.ok else r.first_error for r in graded]
         rec = measure([r.score for r in graded], errors, cand.policy_answers, conf.keep.success_threshold,
                       conf.keep_answers)
         cand.learnability = rec

@@ -1,31 +1,57 @@
-"""Deterministic rubric validity checks and cheap text checks of the question; no model involved.
+"""Deterministic rubric validity checks and text screens of the question, the reference answer and every
+criterion; no model involved.
 
-Each check returns None when the rubric passes, or the reason it fails. The first failure rejects the candidate.
+A check rejects only what is unambiguous; the first failure rejects the candidate. What a check cannot decide becomes
+a flag on the candidate for the judge that owns it (the rubric judge for criteria, self-containment for the
+question, faithfulness for the reference answer, leakage for an answer the question may give away): that judge
+sees the flag in its prompt and rules on it.
 """
 
 from __future__ import annotations
 
-import re
 from itertools import combinations
 
 from pydantic import Field
 
-from operators.rubric import RubricSpec, polarity_problem
+from operators.rubric import RubricSpec, opening, polarity_doubt, polarity_problem
 from operators.schemas import RubricItem
+from operators.screens import answer_in_question, source_reference
 from operators.stage import StageConfig, StageContext, stage
-from operators.state import DocumentState
-from operators.text import normalise, token_set
+from operators.state import Candidate, DocumentState
+from operators.text import grams, jaccard, stem, stems
 
 NAME = "rubric_checks"
-_PASSAGE_REFERENCE = re.compile(
-    r"\b(according to (the|this) (passage|text|document|article|author)|the (passage|text|document|article) "
-    r"(above|below|provided|given)|in the (passage|text|document|article)|the above (passage|text))\b",
-    re.I,
-)
 
 
 class RubricChecksConfig(StageConfig):
-    max_similarity: float = Field(0.9, gt=0, le=1, description="Two criteria this alike (token Jaccard) are duplicates.")
+    max_similarity: float = Field(
+        0.6, gt=0, le=1,
+        description="Two criteria of the same sign whose normalised word bigrams overlap this much (Jaccard) are "
+                    "flagged to the rubric judge as possible duplicates; criteria equal once normalised are rejected.")
+
+
+# Verbs that open a criterion and say the same thing ("States the dose" = "Gives the dose" = "Mentions the dose").
+_VERBS_OF_SAYING = """
+state say give mention note explain describe identify provide list include specify indicate highlight name cite
+report present outline discuss clarify emphasize emphasise acknowledge recognize recognise address cover convey detail
+point identifies specifies clarifies
+""".split()
+_SAME_VERB = frozenset(stem(v + end) for v in _VERBS_OF_SAYING for end in ("", "s", "es"))
+_FILLER = frozenset({"a", "an", "the", "that", "out", "clearly", "explicitly", "also", "correctly", "accurately"})
+
+
+def criterion_key(criterion: str) -> tuple[str, ...]:
+    """A criterion as duplicates compare it: its subject dropped, an opening verb of saying made one verb, articles
+    and fillers dropped, plurals stemmed, word order kept."""
+    tokens = stems(opening(criterion))
+    if tokens and tokens[0] in _SAME_VERB:
+        tokens = ["STATE", *tokens[1:]]
+    return tuple(t for t in tokens if t not in _FILLER)
+
+
+def criterion_similarity(a: tuple[str, ...], b: tuple[str, ...]) -> float:
+    """Word-bigram Jaccard: order-sensitive ("left ... right" against "right ... left" differ)."""
+    return jaccard(grams(list(a), 2), grams(list(b), 2))
 
 
 def check_count(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksConfig) -> str | None:
@@ -44,10 +70,10 @@ def check_weights(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecks
 
 
 def check_polarity(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksConfig) -> str | None:
-    """Weight signs that cannot be right: a polarity label that disagrees, or a phrasing whose meaning is the
-    opposite of the sign whatever the context ("Avoids X" as a pitfall). A pitfall phrased as the good behaviour
-    flips the reward: "met" is then the good outcome, penalised, a known source of silent reward bugs in published
-    rubric data. Phrasings that depend on context ("Does not mention ...") are the rubric judge's to read."""
+    """Weight signs that cannot be right: a polarity label that disagrees, or an opening whose meaning is fixed
+    and opposite to the sign ("Correctly names ..." penalised, "Misstates ..." rewarded). A wrong sign flips the
+    reward: a known source of silent reward bugs in published rubric data. Openings whose sign depends on what
+    follows ("Avoids ...", "Does not ...") are flags for the rubric judge (`rubric_flags`)."""
     for i, item in enumerate(rubric):
         problem = polarity_problem(i, item)
         if problem:
@@ -56,13 +82,24 @@ def check_polarity(rubric: list[RubricItem], spec: RubricSpec, conf: RubricCheck
 
 
 def check_duplicates(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksConfig) -> str | None:
-    norms = [normalise(item.criterion) for item in rubric]
+    """Criteria that are the same once normalised: the same sign is a duplicate (the fact counted twice), opposite
+    signs reward and penalise the same behaviour. A fact rewarded beside its inversion penalised ("left ventricle
+    to the body" +3, "right ventricle to the body" -3) is what good rubrics do, and is not compared across signs."""
+    keys = [criterion_key(item.criterion) for item in rubric]
     for i, j in combinations(range(len(rubric)), 2):
-        if norms[i] == norms[j]:
-            return f"criteria {i} and {j} are identical"
-        a, b = token_set(rubric[i].criterion), token_set(rubric[j].criterion)
-        if a and b and len(a & b) / len(a | b) >= conf.max_similarity:
-            return f"criteria {i} and {j} are near-duplicates (token Jaccard >= {conf.max_similarity})"
+        if keys[i] and keys[i] == keys[j]:
+            if (rubric[i].weight > 0) == (rubric[j].weight > 0):
+                return f"criteria {i} and {j} are duplicates (the same once normalised)"
+            return f"criteria {i} and {j} reward and penalise the same behaviour"
+    return None
+
+
+def check_criteria_source(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksConfig) -> str | None:
+    """A criterion that points at the source: the grader during RL never sees it."""
+    for i, item in enumerate(rubric):
+        strong, _ = source_reference(item.criterion)
+        if strong:
+            return f"criterion {i} refers to the unseen source ({strong!r})"
     return None
 
 
@@ -80,10 +117,12 @@ def check_negatives(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChec
     return None
 
 
-RUBRIC_CHECKS = [check_count, check_weights, check_polarity, check_duplicates, check_top_positive, check_negatives]
+RUBRIC_CHECKS = [check_count, check_weights, check_polarity, check_duplicates, check_criteria_source,
+                 check_top_positive, check_negatives]
 
 
 def check_rubric(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksConfig) -> str | None:
+    """Why the rubric is unusable (the first failing check), or None."""
     for check in RUBRIC_CHECKS:
         reason = check(rubric, spec, conf)
         if reason:
@@ -91,15 +130,60 @@ def check_rubric(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChecksC
     return None
 
 
+def rubric_flags(rubric: list[RubricItem], conf: RubricChecksConfig) -> list[str]:
+    """What the checks cannot decide about the criteria, for the rubric judge: a sign that may be inverted, two
+    criteria of one sign that may check the same thing, a criterion that may cite the source."""
+    flags = [doubt for i, item in enumerate(rubric) if (doubt := polarity_doubt(i, item))]
+    keys = [criterion_key(item.criterion) for item in rubric]
+    for i, j in combinations(range(len(rubric)), 2):
+        if (rubric[i].weight > 0) == (rubric[j].weight > 0) and keys[i] != keys[j]:
+            sim = criterion_similarity(keys[i], keys[j])
+            if sim >= conf.max_similarity:
+                flags.append(f"criteria {i} and {j} may duplicate each other (word overlap {sim:.2f})")
+    for i, item in enumerate(rubric):
+        _, weak = source_reference(item.criterion)
+        if weak:
+            flags.append(f"criterion {i} may refer to the unseen source ({weak!r}): can a grader who sees only the "
+                         f"question and a response decide it?")
+    return flags
+
+
 def check_question_text(question: str, answer: str) -> str | None:
-    """Cheap leakage and self-containment screens run before the LLM judges."""
-    m = _PASSAGE_REFERENCE.search(question)
-    if m:
-        return f"question refers to an unseen text ({m.group(0)!r})"
-    ans = normalise(answer)
-    if len(ans.split()) >= 3 and ans in normalise(question):
-        return "question contains the reference answer verbatim"
+    """Cheap self-containment and leakage screens of the question and the reference answer, before the judges."""
+    strong, _ = source_reference(question)
+    if strong:
+        return f"question refers to an unseen text ({strong!r})"
+    strong, _ = source_reference(answer)
+    if strong:
+        return f"reference answer refers to an unseen text ({strong!r})"
+    leak, _ = answer_in_question(question, answer)
+    if leak:
+        return leak
     return None
+
+
+def text_flags(question: str, answer: str) -> list[tuple[str, str]]:
+    """(judge, detail) of what the text screens cannot decide."""
+    out = []
+    _, weak = source_reference(question)
+    if weak:
+        out.append(("self_containment", f"the question may refer to a text the reader cannot see ({weak!r})"))
+    _, weak = source_reference(answer)
+    if weak:
+        out.append(("faithfulness", f"the reference answer may refer to the unseen source ({weak!r}); an answer "
+                                    f"must stand without it"))
+    _, maybe = answer_in_question(question, answer)
+    if maybe:
+        out.append(("leakage", maybe))
+    return out
+
+
+def flag_candidate(cand: Candidate, conf: RubricChecksConfig) -> None:
+    """Hand every undecided point to the judge that owns it."""
+    for detail in rubric_flags(cand.rubric, conf):
+        cand.flag("rubric_judge", NAME, detail)
+    for judge, detail in text_flags(cand.question or "", cand.reference_answer or ""):
+        cand.flag(judge, NAME, detail)
 
 
 def run(docs: list[DocumentState], ctx: StageContext) -> None:
@@ -108,10 +192,14 @@ def run(docs: list[DocumentState], ctx: StageContext) -> None:
             reason = check_rubric(cand.rubric, ctx.cfg.rubric, ctx.conf)
             if reason is None:
                 reason = check_question_text(cand.question or "", cand.reference_answer or "")
+            if reason is None:
+                flag_candidate(cand, ctx.conf)
             n_neg = sum(1 for item in cand.rubric if item.weight < 0)
-            cand.record(NAME, reason is None, reason or f"{len(cand.rubric)} criteria, {n_neg} negative: valid")
+            flagged = f"; {len(cand.flags)} point(s) flagged for the judges" if cand.flags else ""
+            cand.record(NAME, reason is None, reason or f"{len(cand.rubric)} criteria, {n_neg} negative: valid{flagged}")
 
 
-STAGE = stage(NAME, run, "count, weights, polarity, duplicates, pitfalls; question refers to a text or holds its answer",
+STAGE = stage(NAME, run, "count, weights, polarity, duplicates, pitfalls, source references in every text, an "
+                         "answer in its question; undecided points flagged to the judges",
               reads=["candidate.rubric", "candidate.question", "candidate.reference_answer"],
-              config=RubricChecksConfig)
+              writes=["candidate.flags"], config=RubricChecksConfig)

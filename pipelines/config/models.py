@@ -16,6 +16,7 @@ from operators.llm.sampling import SamplingConfig
 from operators.reward import GRADER_SAMPLING
 from operators.rubric import RubricSpec
 from operators.stage import ChainError, EngineUse, check_chain
+from operators.stages.contamination import silently_off
 from pipelines.ares import FLOW
 from pipelines.plan import SizingConfig
 
@@ -119,6 +120,8 @@ class Config(Strict):
             check_chain(FLOW, self.stages)
         except ChainError as exc:
             raise ConfigError(str(exc)) from None
+        if (off := silently_off(self.stages.contamination)) is not None:
+            raise ConfigError(off)
         uses = {f"stages.{n}.engine": s.engine for n, s in self.llm_stages().items()}
         uses["score.engine"] = self.score.engine
         uses.update({f"sizing.throughput.{name}": name for name in self.sizing.throughput})
