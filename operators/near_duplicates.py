@@ -1,17 +1,19 @@
 """When two questions are near-duplicates: the similarity admission verifies, and the edits that make a question a
 different one however similar its words.
 
-MinHash LSH only proposes candidates; each is verified by its Jaccard similarity over word bigrams of the stemmed
-text (order-sensitive: a reordered clause keeps most bigrams, swapped roles do not), against the configured
-threshold. A pair that differs in a number, a negation, a name or a pair of opposites ("increased" / "decreased")
-asks a different question, and is never a duplicate.
+MinHash LSH only proposes candidates; each is verified against the configured threshold by the Jaccard similarity of
+the word bigrams of the stemmed text without articles (order-sensitive: one changed word of 25 keeps it near 0.85,
+two drop it under 0.75), or, for clauses put in another order, by how much of each question the other covers in runs
+of three words or more. A pair that differs in a number, a negation, a name or a pair of opposites ("increased" /
+"decreased"), or whose words are the same but two of its roles swapped ("Can a landlord sue a tenant ..." / "Can a
+tenant sue a landlord ..."), asks a different question and is never a duplicate.
 """
 
 from __future__ import annotations
 
 import re
 
-from operators.text import grams, jaccard, stems
+from operators.text import STOPWORDS, grams, jaccard, stems
 
 _OPPOSITES = [
     ("increase", "decrease"), ("increase", "reduce"), ("rise", "fall"), ("raise", "lower"), ("high", "low"),
@@ -33,6 +35,10 @@ _OPPOSITES = [
     ("supply", "demand"), ("deficit", "surplus"), ("inflation", "deflation"), ("asset", "liability"),
     ("agonist", "antagonist"), ("hyper", "hypo"), ("systolic", "diastolic"), ("arterial", "venous"),
     ("artery", "vein"), ("anode", "cathode"), ("oxidation", "reduction"), ("import", "export"),
+    ("uphill", "downhill"), ("beginning", "end"), ("start", "finish"), ("much", "little"), ("many", "few"),
+    ("rise", "decline"), ("growth", "decline"), ("increase", "decline"), ("boom", "bust"), ("top", "bottom"),
+    ("front", "back"), ("inside", "outside"), ("entry", "exit"), ("arrival", "departure"), ("import", "export"),
+    ("overweight", "underweight"), ("overestimate", "underestimate"), ("overdose", "underdose"),
     ("allow", "forbid"), ("allow", "prohibit"), ("support", "oppose"), ("for", "against"), ("with", "without"),
     ("can", "cannot"), ("always", "never"), ("all", "none"), ("legal", "illegal"),
 ]
@@ -88,14 +94,74 @@ def different_question(a: str, b: str) -> str | None:
     return None
 
 
+_ARTICLES = frozenset({"a", "an", "the"})
+# Words that open a clause: they move with it when clauses are reordered.
+_CONNECTIVES = frozenset({"although", "though", "because", "since", "while", "whereas", "unless", "despite",
+                          "however", "therefore", "also"})
+TILE = 3  # the shortest run of words that counts as kept when clauses move
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in stems(text) if t not in _ARTICLES]
+
+
+def _tiles(a: list[str], b: list[str], shortest: int = TILE) -> tuple[list[bool], list[bool]]:
+    """Greedy string tiling: mark the longest common runs of at least `shortest` tokens, longest first, each token
+    used once; what is marked in `a` and in `b`."""
+    ma, mb = [False] * len(a), [False] * len(b)
+    while True:
+        best = (0, 0, 0)
+        for i in range(len(a)):
+            for j in range(len(b)):
+                n = 0
+                while i + n < len(a) and j + n < len(b) and not ma[i + n] and not mb[j + n] and a[i + n] == b[j + n]:
+                    n += 1
+                if n > best[0]:
+                    best = (n, i, j)
+        n, i, j = best
+        if n < shortest:
+            return ma, mb
+        for k in range(n):
+            ma[i + k] = mb[j + k] = True
+
+
+def _left_over(tokens: list[str], marked: list[bool]) -> list[str]:
+    return [t for t, m in zip(tokens, marked) if not m and t not in STOPWORDS and t not in _CONNECTIVES]
+
+
+def index_shingles(text: str) -> set[bytes]:
+    """What the MinHash LSH indexes: the words and word bigrams of the stemmed text without articles. The words
+    keep questions whose clauses moved close (their bigrams alone would not), so the index proposes them too."""
+    tokens = _tokens(text)
+    return {" ".join(g).encode() for g in grams(tokens, 2) | grams(tokens, 1)}
+
+
 def similarity(a: str, b: str) -> float:
-    """Jaccard similarity of the word bigrams of the stemmed texts."""
-    return jaccard(grams(stems(a), 2), grams(stems(b), 2))
+    """Jaccard similarity of the word bigrams of the stemmed texts without articles."""
+    return jaccard(grams(_tokens(a), 2), grams(_tokens(b), 2))
 
 
 def near_duplicate(a: str, b: str, threshold: float) -> float | None:
     """The similarity when `a` and `b` are near-duplicates at `threshold`, else None."""
-    sim = similarity(a, b)
+    ta, tb = _tokens(a), _tokens(b)
+    ma, mb = _tiles(ta, tb)
+    rest_a, rest_b = _left_over(ta, ma), _left_over(tb, mb)
+    if sorted(rest_a) == sorted(rest_b) and len(set(rest_a)) >= 2 and rest_a != rest_b:
+        return None  # the same words with two roles swapped: another question
+    sim = jaccard(grams(ta, 2), grams(tb, 2))
+    if sim < threshold and set(rest_a) <= set(tb) and set(rest_b) <= set(ta) and _clauses(a) and _clauses(b):
+        # no content word is new to the other question: the same clauses in another order (a pronoun for a noun)
+        coverage = (sum(ma) + sum(mb)) / (len(ta) + len(tb))
+        if coverage >= REORDERED_COVERAGE:
+            sim = max(sim, threshold)
     if sim >= threshold and different_question(a, b) is None:
         return sim
     return None
+
+
+REORDERED_COVERAGE = 0.6  # of each question's words, in shared runs of TILE or more, when clauses are reordered
+
+
+def _clauses(text: str) -> bool:
+    """Whether the text has more than one clause to reorder (a comma, a semicolon or a conjunction between them)."""
+    return bool(re.search(r"[,;]|\b(?:and|but|or|while|although|though|because|if|when|whereas)\b", text, re.I))

@@ -72,7 +72,8 @@ ALWAYS_BAD = re.compile(
 AVOIDANCE = re.compile(r"^(?:avoids?|avoiding|refrains?\s+from|steers?\s+clear\s+of|abstains?\s+from|"
                        r"is\s+careful\s+(?:not\s+)?to|resists?|declines?\s+to|stays?\s+away\s+from)\b", re.I)
 OMISSION = re.compile(r"^(?:does\s+not|doesn't|do\s+not|did\s+not|never|omits?|omitting|ignores?|overlooks?|"
-                      r"leaves?\s+out|skips?|lacks?|without|no\s+mention)\b", re.I)
+                      r"leaves?\s+out|skips?|lacks?|without|no\s+mention|makes?\s+no\s+mention|gives?\s+no|"
+                      r"says?\s+nothing|mentions?\s+nothing|is\s+silent)\b", re.I)
 
 
 def opening(criterion: str) -> str:

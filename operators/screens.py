@@ -40,6 +40,10 @@ STRONG_SOURCE = re.compile(
     rf"{_NAMED_AFTER}"
     rf"|(?:the|this)\s+(?:passage|excerpt|extract|article|text|document|paragraph|snippet)s?\s+{_VERBS}\b"
     rf"|(?:the|this)\s+authors?\s+{_VERBS}\b"
+    rf"|(?:contrary\s+to|unlike|beyond|outside|absent\s+from|missing\s+from|not\s+in|than|to|of|by|with)\s+"
+    rf"(?:the|this)\s+(?:passage|excerpt|extract|snippet|source\s+text|provided\s+text|given\s+text)s?"
+    rf"{_NAMED_AFTER}"
+    rf"|contrary\s+to\s+(?:the|this)\s+(?:text|article|document|author){_NAMED_AFTER}"
     rf"|(?:does|did|do)\s+the\s+authors?\b(?!\s+of\b)"
     r")",
     re.I,
@@ -49,7 +53,9 @@ STRONG_SOURCE = re.compile(
 WEAK_SOURCE = re.compile(
     r"\b(?:"
     r"the\s+(?:authors?|writers?|narrator|speaker|researchers?|study|studies|survey|report|figure|table|chart|graph|"
-    r"diagram|image|case\s+study|experiment|interview|essay|story|author's|passage|excerpt)\b(?!\s+of\b)"
+    r"diagram|image|case\s+study|experiment|interview|interviewees|respondents|participants|essay|story|author's|"
+    r"passage|excerpt|trial|paper|dataset|data\s+set|sample|findings|results|proposed\s+\w+|company's\s+new|"
+    r"new\s+(?:policy|strategy|plan|law|rule|method|approach|system))\b(?!\s+of\b)"
     r"|(?:this|that)\s+(?:study|research|report|paper|article|essay|story|chapter|section|passage|survey)\b"
     r"|(?:above|below)\s+(?:mentioned|described|discussed|example|case)"
     r"|the\s+(?:previous|above)\b"
@@ -74,6 +80,7 @@ _LEADS = ("in", "on", "at", "by", "around", "about", "approximately", "roughly",
           "are", "were", "he", "she")  # "In 1989.", "It is nitrogen.": what a short answer opens with
 SHORT_ANSWER_WORDS = 6
 PASTED_SENTENCE_WORDS = 6
+OPENING_WORDS = 12  # an answer's opening phrase (up to its first comma) this short, named in the question: a flag
 
 
 def _core(tokens: list[str]) -> list[str]:
@@ -121,7 +128,7 @@ def answer_in_question(question: str, answer: str) -> tuple[str | None, str | No
         if len(core) >= PASTED_SENTENCE_WORDS and contains_span(q, core):
             return f"the question holds a sentence of its answer ({' '.join(core[:12])!r})", None
     first = _core(words(re.split(r"[,;:.!?]", answer, maxsplit=1)[0]))
-    if first and len(first) <= 4 and first[0] not in _NON_ANSWERS and any(w not in STOPWORDS for w in first):
+    if first and len(first) <= OPENING_WORDS and first[0] not in _NON_ANSWERS and any(w not in STOPWORDS for w in first):
         if contains_span(q, first) and not is_choice_question(q, first):
             return None, f"the question names the answer's opening {' '.join(first)!r}"
     return None, None

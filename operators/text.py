@@ -39,7 +39,7 @@ def token_set(text: str) -> set[str]:
 def stem(word: str) -> str:
     """A crude plural stem: "criteria that differ only by a plural" compare equal ("doses" / "dose", "studies" /
     "study", "boxes" / "box"); words ending in ss, us, is are left alone ("class", "virus", "analysis")."""
-    if len(word) <= 3 or not word.isalpha():
+    if len(word) <= 3 or not word.isalpha() or word in STOPWORDS:  # "does", "this", "has" are no plurals
         return word
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
@@ -74,12 +74,6 @@ def grams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
 
 def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
-
-
-def shingles(text: str, n: int = 2) -> set[bytes]:
-    """Word n-grams of the stemmed text for MinHash (order-sensitive: swapped roles change them, a reordered
-    clause keeps most of them); a text shorter than n words is one shingle."""
-    return {" ".join(g).encode() for g in grams(stems(text), n)}
 
 
 def contains_span(haystack: list[str], needle: list[str]) -> bool:

@@ -4,7 +4,8 @@ This state cannot live in a map (every actor of every stage must see the same co
 Ray actor that the maps call once per batch. It is rebuilt from the committed output when a job starts or resumes,
 so a restart neither forgets accepted instances nor counts the ones that were lost with the killed run; within a
 run, every decision is journaled first, so an actor that Ray restarts also remembers the rows still in flight.
-Near-duplicates: datasketch's MinHash LSH over word bigrams of the stemmed question proposes candidates at a lower
+Near-duplicates: datasketch's MinHash LSH over the words and word bigrams of the stemmed question proposes candidates
+at a lower
 threshold than the configured one (so pairs just above it are not lost to the banding), and each is verified by its
 Jaccard similarity against the threshold (`operators.near_duplicates`: an edit of a number, a negation, a name or a
 pair of opposites makes a different question).
@@ -24,8 +25,8 @@ from pydantic import Field
 
 from operators.config_base import Strict
 from operators.services.journal import Journal
-from operators.near_duplicates import near_duplicate
-from operators.text import exact_key, shingles
+from operators.near_duplicates import index_shingles, near_duplicate
+from operators.text import exact_key
 
 log = logging.getLogger(__name__)
 ACTOR_PREFIX = "ares-admission-"
@@ -49,7 +50,7 @@ class QuotaConfig(Strict):
 class DedupConfig(Strict):
     enabled: bool = True
     threshold: float = Field(
-        0.8, gt=0, le=1, description="Jaccard similarity of the stemmed questions' word bigrams at or above which two "
+        0.75, gt=0, le=1, description="Jaccard similarity of the stemmed questions' word bigrams at or above which two "
                                      "questions are near-duplicates (verified for every pair the LSH proposes).")
     num_perm: int = Field(128, ge=16, description="MinHash permutations of the LSH index.")
     recall_margin: float = Field(
@@ -132,7 +133,7 @@ class Admission:
         from datasketch import MinHash
 
         m = MinHash(num_perm=self.num_perm)
-        m.update_batch(list(shingles(text)))
+        m.update_batch(list(index_shingles(text)))
         return m
 
     def _nearest(self, question: str) -> tuple[str, float] | None:

@@ -18,7 +18,7 @@ from operators.schemas import RubricItem
 from operators.screens import answer_in_question, source_reference
 from operators.stage import StageConfig, StageContext, stage
 from operators.state import Candidate, DocumentState
-from operators.text import grams, jaccard, stem, stems
+from operators.text import content_words, grams, jaccard, stem, stems
 
 NAME = "rubric_checks"
 
@@ -34,7 +34,7 @@ class RubricChecksConfig(StageConfig):
 _VERBS_OF_SAYING = """
 state say give mention note explain describe identify provide list include specify indicate highlight name cite
 report present outline discuss clarify emphasize emphasise acknowledge recognize recognise address cover convey detail
-point identifies specifies clarifies
+point identifies specifies clarifies claim assert argue contend
 """.split()
 _SAME_VERB = frozenset(stem(v + end) for v in _VERBS_OF_SAYING for end in ("", "s", "es"))
 _FILLER = frozenset({"a", "an", "the", "that", "out", "clearly", "explicitly", "also", "correctly", "accurately"})
@@ -135,9 +135,10 @@ def rubric_flags(rubric: list[RubricItem], conf: RubricChecksConfig) -> list[str
     criteria of one sign that may check the same thing, a criterion that may cite the source."""
     flags = [doubt for i, item in enumerate(rubric) if (doubt := polarity_doubt(i, item))]
     keys = [criterion_key(item.criterion) for item in rubric]
+    content = [content_words(list(k)) - {"STATE"} for k in keys]
     for i, j in combinations(range(len(rubric)), 2):
         if (rubric[i].weight > 0) == (rubric[j].weight > 0) and keys[i] != keys[j]:
-            sim = criterion_similarity(keys[i], keys[j])
+            sim = max(criterion_similarity(keys[i], keys[j]), jaccard(content[i], content[j]))
             if sim >= conf.max_similarity:
                 flags.append(f"criteria {i} and {j} may duplicate each other (word overlap {sim:.2f})")
     for i, item in enumerate(rubric):
