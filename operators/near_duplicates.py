@@ -59,10 +59,21 @@ def _lemmas(word: str) -> set[str]:
 _OPPOSITE = {frozenset(p) for p in _OPPOSITES}
 
 
+_OPPOSED_PREFIXES = [("over", "under"), ("hyper", "hypo"), ("pre", "post"), ("inter", "intra"), ("sub", "super"),
+                     ("up", "down"), ("in", "out"), ("max", "min"), ("multi", "mono"), ("poly", "mono"),
+                     ("pro", "anti"), ("im", "ex"), ("en", "de")]
+
+
 def _opposed(a: str, b: str) -> bool:
     if any(frozenset((x, y)) in _OPPOSITE for x in _lemmas(a) for y in _lemmas(b)):
         return True
-    return any(b == p + a or a == p + b for p in _NEGATING_PREFIXES)
+    if any(b == p + a or a == p + b for p in _NEGATING_PREFIXES):
+        return True
+    for p, q in _OPPOSED_PREFIXES:  # "overfermented" / "underfermented"
+        for x, y in ((a, b), (b, a)):
+            if x.startswith(p) and y.startswith(q) and len(x) - len(p) >= 3 and x[len(p):] == y[len(q):]:
+                return True
+    return False
 
 
 def _names(text: str) -> set[str]:

@@ -70,7 +70,14 @@ ALWAYS_BAD = re.compile(
 # the user" (evasion: a right pitfall); "Does not recommend antibiotics for a cold" (good) against "Does not mention
 # the dose limit" (bad). Only a reader of the whole criterion can tell: these become flags for the rubric judge.
 AVOIDANCE = re.compile(r"^(?:avoids?|avoiding|refrains?\s+from|steers?\s+clear\s+of|abstains?\s+from|"
-                       r"is\s+careful\s+(?:not\s+)?to|resists?|declines?\s+to|stays?\s+away\s+from)\b", re.I)
+                       r"is\s+careful\s+(?:not\s+)?to|takes?\s+care\s+not\s+to|makes?\s+sure\s+not\s+to|"
+                       r"(?:is|are)\s+careful\s+not|resists?|declines?\s+to|stays?\s+away\s+from|"
+                       r"does\s+not\s+fall\s+for|never\s+falls\s+for)\b", re.I)
+# "Gives the time difference correctly as ..." penalised: probably a correct response penalised, but the word may
+# qualify something else ("Claims that the model correctly predicts ..."): a flag, not a reject.
+RIGHTNESS = re.compile(r"\b(?:correctly|accurately|properly|rightly)\b", re.I)
+FAILURE = re.compile(r"\b(?:not|never|fails?|failing|without|incorrectly|inaccurately|wrongly|claims?|implies|"
+                     r"suggests?|asserts?)\b", re.I)
 OMISSION = re.compile(r"^(?:does\s+not|doesn't|do\s+not|did\s+not|never|omits?|omitting|ignores?|overlooks?|"
                       r"leaves?\s+out|skips?|lacks?|without|no\s+mention|makes?\s+no\s+mention|gives?\s+no|"
                       r"says?\s+nothing|mentions?\s+nothing|is\s+silent)\b", re.I)
@@ -108,6 +115,9 @@ def polarity_doubt(index: int, item: RubricItem) -> str | None:
     if item.weight > 0 and OMISSION.match(text):
         return (f"criterion {index} may invert its polarity: it rewards an omission ({item.criterion[:60]!r}, "
                 f"weight {item.weight}); is leaving that out good (right) or a failure (inverted)?")
+    if item.weight < 0 and RIGHTNESS.search(text) and not FAILURE.search(text) and not ALWAYS_GOOD.match(text):
+        return (f"criterion {index} may invert its polarity: it penalises something done correctly "
+                f"({item.criterion[:60]!r}, weight {item.weight})")
     return None
 
 

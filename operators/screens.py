@@ -17,34 +17,56 @@ from operators.text import STOPWORDS, contains_span, sentences, words
 
 # What a generator calls the source it was shown.
 _SOURCE = r"(?:passage|text|excerpt|extract|article|document|paragraph|reading|snippet|context|source\s+text)s?"
+# Material a source may be, beside those: a reference to one of these with "above", "provided", "the author's
+# words" cannot be a named work.
+_MATERIAL = (r"(?:passage|text|excerpt|extract|article|document|paragraph|reading|snippet|context|report|leaflet|"
+             r"tutorial|case\s+study|memo|transcript|lecture|notes|slides?|handout|brochure|manual|guide|chapter|"
+             r"section|table|figure|chart|graph|diagram|abstract|summary|essay|story|letter|e-?mail|interview|survey|"
+             r"materials?|sources?|study|paper|author|writer|video|podcast|speech|minutes|post|blog|review|"
+             r"infographic|sheet|worksheet|excerpts|readings|texts|articles|documents|passages)")
 # After the noun, what makes it a named thing or another noun ("the text of the Treaty", "the document known as",
 # "the text message") rather than the unseen source.
 _NAMED_AFTER = (r"(?!\s+(?:of|known|called|titled|entitled|named|message|messages|editor|file|box|book|field|"
                 r"string|mining|version|describing\s+the\s+[A-Z])\b)(?!\s*[\"'“‘(])")
 _VERBS = (r"(?:says?|states?|mentions?|describes?|explains?|notes?|suggests?|argues?|claims?|discusses?|highlights?|"
           r"indicates?|reports?|shows?|presents?|outlines?|emphasi[sz]es?|lists?|defines?|details?|asserts?|"
-          r"contends?|implies|implied|concludes?|points?\s+out|refers?\s+to|provides?|gives?|cites?)")
+          r"contends?|implies|implied|concludes?|points?\s+out|refers?\s+to|provides?|gives?|cites?|puts?|sets?|"
+          r"places?|estimates?|recommends?|advises?|warns?|finds|found|showed|stated|said|noted|reported)")
 _PARTICIPLES = (r"(?:described|stated|mentioned|discussed|explained|noted|shown|outlined|presented|given|defined|"
                 r"reported|detailed|indicated|suggested|argued|provided|cited|listed|quoted|depicted|covered|"
                 r"highlighted|summari[sz]ed|referenced)")
+# "the table above", "the case study provided", "the tutorial you were given": any material so placed is unseen.
+_PLACED = (r"(?:above|below|provided|supplied|attached|enclosed|you\s+(?:were|have\s+been)\s+given|"
+           r"we\s+(?:were|have\s+been)\s+given|given\s+(?:above|below|here|to\s+you)|shown\s+(?:above|below)|"
+           r"presented\s+(?:above|below)|listed\s+(?:above|below))"
+           r"(?!\s+(?:by|to|for|that|in|with|under|through|as|zero|freezing|average|ground|sea|the\s+\w+\s+of)\b)")
 
 STRONG_SOURCE = re.compile(
     r"\b(?:"
-    rf"according\s+to\s+(?:the|this|that)\s+(?:{_SOURCE}|authors?|writers?){_NAMED_AFTER}"
-    rf"|(?:based\s+on|drawing\s+on|from|in|within|per|using)\s+(?:the|this|that)\s+"
+    rf"(?:according\s+to|based\s+on|drawing\s+on|using\s+only|relying\s+on|going\s+by|referring\s+to|"
+    rf"with\s+reference\s+to|as\s+per)\s+(?:the|this|that)\s+(?:{_MATERIAL}|authors?|writers?){_NAMED_AFTER}"
+    rf"|(?:from|in|within|per|using)\s+(?:the|this|that)\s+"
     rf"(?:(?:given|provided|above|preceding|following|accompanying|attached|original|source|reference|"
     rf"supplied|quoted|cited)\s+)?{_SOURCE}(?:\s+(?:above|below|provided|given|shown))?{_NAMED_AFTER}"
-    rf"|as\s+{_PARTICIPLES}\s+(?:in|by)\s+(?:the|this|that)\s+(?:{_SOURCE}|authors?){_NAMED_AFTER}"
-    rf"|(?:the|this)\s+{_SOURCE}\s+(?:above|below|provided|given|shown|presented|supplied){_NAMED_AFTER}"
-    rf"|the\s+(?:above|preceding|following|given|provided|accompanying|attached|original|supplied)\s+{_SOURCE}"
-    rf"{_NAMED_AFTER}"
-    rf"|(?:the|this)\s+(?:passage|excerpt|extract|article|text|document|paragraph|snippet)s?\s+{_VERBS}\b"
-    rf"|(?:the|this)\s+authors?\s+{_VERBS}\b"
+    rf"|as\s+{_PARTICIPLES}\s+(?:in|by)\s+(?:the|this|that)\s+(?:{_MATERIAL}|authors?){_NAMED_AFTER}"
+    rf"|as\s+(?:the|this)\s+{_MATERIAL}\s+(?:\w+\s+)?{_VERBS}\b"
+    rf"|(?:the|this)\s+(?:[a-z][\w'’-]*\s+){{0,2}}{_MATERIAL}\s+{_PLACED}"
+    rf"|the\s+(?:above|preceding|aforementioned|accompanying|attached|supplied|provided|enclosed)\s+[a-z][\w-]*"
+    rf"|the\s+(?:given|original|source|reference)\s+(?:{_SOURCE}|material|materials|sources?){_NAMED_AFTER}"
+    rf"|(?:the|this)\s+(?:{_MATERIAL}|authors?)'s?\s+(?:own\s+)?(?:words|advice|view|views|argument|account|"
+    rf"description|definition|conclusion|claims?|recommendations?|explanation|figures?|data|example|wording|"
+    rf"terms|position|thesis|point)\b"
+    rf"|in\s+the\s+(?:first|second|third|fourth|last|final|opening|closing|next|previous|preceding|following|"
+    rf"concluding|same)\s+(?:paragraph|section|sentence|chapter|line|page|part|passage|excerpt|table|figure)\b"
+    rf"|(?:the|this)\s+(?:passage|excerpt|extract|article|text|document|paragraph|snippet|leaflet|tutorial|"
+    rf"handout|memo|transcript)s?\s+(?:\w+\s+)?{_VERBS}\b"
+    rf"|(?:the|this)\s+(?:authors?|writers?)\s+{_VERBS}\b"
     rf"|(?:contrary\s+to|unlike|beyond|outside|absent\s+from|missing\s+from|not\s+in|than|to|of|by|with)\s+"
     rf"(?:the|this)\s+(?:passage|excerpt|extract|snippet|source\s+text|provided\s+text|given\s+text)s?"
     rf"{_NAMED_AFTER}"
-    rf"|contrary\s+to\s+(?:the|this)\s+(?:text|article|document|author){_NAMED_AFTER}"
-    rf"|(?:does|did|do)\s+the\s+authors?\b(?!\s+of\b)"
+    rf"|contrary\s+to\s+(?:the|this)\s+(?:text|article|document|author|report|leaflet|study){_NAMED_AFTER}"
+    rf"|(?:contradicts|follows|ignores|repeats|quotes|paraphrases)\s+the\s+{_MATERIAL}'s?\b{_NAMED_AFTER}"
+    rf"|(?:does|did|do)\s+the\s+(?:authors?|writers?|passage|excerpt|text|article)\b(?!\s+of\b)"
     r")",
     re.I,
 )
@@ -55,7 +77,11 @@ WEAK_SOURCE = re.compile(
     r"the\s+(?:authors?|writers?|narrator|speaker|researchers?|study|studies|survey|report|figure|table|chart|graph|"
     r"diagram|image|case\s+study|experiment|interview|interviewees|respondents|participants|essay|story|author's|"
     r"passage|excerpt|trial|paper|dataset|data\s+set|sample|findings|results|proposed\s+\w+|company's\s+new|"
+    r"committee|panel|board|council's|pilot|programme|program|project|company|firm|organi[sz]ation|"
     r"new\s+(?:policy|strategy|plan|law|rule|method|approach|system))\b(?!\s+of\b)"
+    r"|the\s+(?:key|main|principal|central|major)\s+(?:results|findings|conclusions|recommendations|points)\b"
+    r"|(?:did|does|do|has|have)\s+the\s+[a-z][\w-]*\s+(?:find|found|conclude|report|recommend|decide|reject|"
+    r"propose|argue|claim|show|identify|say|state|suggest|predict|estimate|use|measure)\b"
     r"|(?:this|that)\s+(?:study|research|report|paper|article|essay|story|chapter|section|passage|survey)\b"
     r"|(?:above|below)\s+(?:mentioned|described|discussed|example|case)"
     r"|the\s+(?:previous|above)\b"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 
 _WORDS = re.compile(r"[^\W_]+")
 
@@ -24,8 +25,9 @@ much many other another same own s t up down out off again further once here
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased words (letters and digits), punctuation dropped."""
-    return _WORDS.findall(text.lower())
+    """Lower-cased words (letters and digits), punctuation dropped; composed and decomposed accents compare equal
+    (Unicode NFKC)."""
+    return _WORDS.findall(unicodedata.normalize("NFKC", text).lower())
 
 
 def normalise(text: str) -> str:
@@ -34,6 +36,26 @@ def normalise(text: str) -> str:
 
 def token_set(text: str) -> set[str]:
     return set(words(text))
+
+
+# British spellings written the American way, so "colour" and "color" compare equal.
+_BRITISH = [(re.compile(r"(?<=[a-z]{3})our(?=(?:s|ing|ed|ite|ites|able|ful|less|hood)?$)"), "or"),
+            (re.compile(r"(?<=[a-z]{2})tre(s?)$"), r"ter\1"),
+            (re.compile(r"is(e|es|ed|ing|ation|ations)$"), r"iz\1"), (re.compile(r"ys(e|es|ed|ing)$"), r"yz\1"),
+            (re.compile(r"ogue(s?)$"), r"og\1"), (re.compile(r"ae"), "e")]
+_BRITISH_KEEP = frozenset({"four", "hour", "our", "your", "pour", "tour", "flour", "sour", "tours", "hours", "yours",
+                           "ours", "pours", "rise", "wise", "noise", "raise", "poise", "praise", "base", "case",
+                           "otherwise", "precise", "concise", "promise", "premise", "exercise", "advise", "surprise",
+                           "arise", "expertise", "franchise", "merchandise", "enterprise"})
+
+
+def american(word: str) -> str:
+    """The American spelling of a British one ("colour" -> "color", "metre" -> "meter", "organise" -> "organize")."""
+    if word in _BRITISH_KEEP or len(word) <= 4:
+        return word
+    for pattern, repl in _BRITISH:
+        word = pattern.sub(repl, word)
+    return word
 
 
 def stem(word: str) -> str:
@@ -51,7 +73,7 @@ def stem(word: str) -> str:
 
 
 def stems(text: str) -> list[str]:
-    return [stem(w) for w in words(text)]
+    return [stem(american(w)) for w in words(text)]
 
 
 def content_words(tokens: list[str]) -> set[str]:

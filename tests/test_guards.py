@@ -120,7 +120,7 @@ def evals(tmp_path):
     path = tmp_path / "eval.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in [
         {"id": "warfarin", "text": ITEM}, {"id": "westphalia", "text": CONTEXT_ITEM},
-        {"id": "generic", "text": "Show your work."}, {"id": "toy", "text": "alpha beta gamma delta epsilon zeta"}]))
+        {"id": "generic", "text": "Show your work."}, {"id": "toy", "text": "alpha beta gamma delta epsilon zeta eta theta"}]))
     return ContaminationConfig(eval_files=[str(path)])
 
 
@@ -137,8 +137,8 @@ def test_a_candidate_copying_only_the_question_of_an_item_with_context_is_caught
 
 
 def test_a_share_at_the_limit_is_contaminated(evals):
-    # 2 of the item's 4 trigrams and 4 of its 6 content words: exactly the 50% limit, which rejects (>=)
-    ok, reason = contamination.check("alpha beta gamma delta", "", evals)
+    # 3 of the item's 6 trigrams and all its content words: exactly the 50% limit, which rejects (>=)
+    ok, reason = contamination.check("alpha beta gamma delta, then epsilon, and zeta eta theta", "", evals)
     assert not ok and reason.startswith("50% of a sentence of evaluation item toy")
 
 

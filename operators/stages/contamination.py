@@ -3,8 +3,8 @@ context.
 
 Each evaluation item is cut into sentences, and each sentence of at least `min_content_words` content words is
 compared on its own: the share of its word `ngram`-grams (stemmed, so a plural does not hide it) found in the
-candidate's question and reference answer, together with the share of its content words found there. Both at or
-above `max_overlap` is a match. Per sentence, because an item stored with its passage would otherwise dilute a
+candidate's question and reference answer (at or above `max_overlap` is a match), provided the candidate also holds
+`min_content_share` of the sentence's content words. Per sentence, because an item stored with its passage would otherwise dilute a
 candidate that copies only its question; small n with a content-word floor, because two changed words in a 25-word
 item wipe out most of its 8-grams but few of its trigrams, while a shared template ("What are the main causes of
 ... and how can they be reduced?") shares trigrams but not content. An item too short to compare that way ("Show
@@ -38,10 +38,15 @@ class ContaminationConfig(StageConfig):
     ngram: int = Field(3, ge=2, description="Word n-gram size compared per sentence of an evaluation item.")
     max_overlap: float = Field(
         0.5, gt=0, le=1,
-        description="A sentence of an evaluation item whose n-grams and content words both occur in a candidate at "
-                    "this share or more makes the candidate contaminated (>=).")
+        description="A sentence of an evaluation item whose n-grams occur in a candidate at this share or more (>=), "
+                    "with `min_content_share` of its content words, makes the candidate contaminated.")
+    min_content_share: float = Field(
+        0.7, gt=0, le=1,
+        description="Share of an evaluation sentence's content words a candidate must hold for its n-gram share to "
+                    "count: a shared frame with another subject ('A ladder 5 m long ...' / 'A plank 4 m long ...') "
+                    "is not the item.")
     min_content_words: int = Field(
-        4, ge=1, description="Content words a sentence needs to be compared by share; an item with fewer in all "
+        5, ge=1, description="Content words a sentence needs to be compared by share; an item with fewer in all "
                              "matches only a question equal to it.")
 
 
@@ -69,9 +74,9 @@ class EvalIndex:
     short: dict[str, str]  # normalised text of an item too short to compare by share -> its name
     per_file: tuple[tuple[str, int, int], ...]  # (file, items, short items)
 
-    def worst(self, question: str, answer: str, threshold: float) -> tuple[float, str | None]:
+    def worst(self, question: str, answer: str, threshold: float, content_share: float) -> tuple[float, str | None]:
         """(share, item name) of the evaluation sentence the candidate holds most of, among those at or over the
-        threshold on content words too; (best share seen, None) when none is."""
+        n-gram threshold that also hold `content_share` of its content words; (best share seen, None) when none."""
         if (name := self.short.get(normalise(question))) is not None:
             return 1.0, name
         tokens = stems(f"{question}\n{answer}")
@@ -87,7 +92,7 @@ class EvalIndex:
             seen = max(seen, share)
             if share < threshold or share <= best:
                 continue
-            if len(seg.content & have) / len(seg.content) >= threshold:
+            if len(seg.content & have) / len(seg.content) >= content_share:
                 best, best_name = share, self.names[seg.item]
         return (best, best_name) if best_name else (seen, None)
 
@@ -147,12 +152,13 @@ def eval_sets(cfg: ContaminationConfig) -> dict:
 
 
 def check(question: str, answer: str, cfg: ContaminationConfig) -> tuple[bool, str]:
-    share, item = index_for(cfg).worst(question, answer, cfg.max_overlap)
+    share, item = index_for(cfg).worst(question, answer, cfg.max_overlap, cfg.min_content_share)
     if item is None:
-        return True, (f"no evaluation sentence reaches {cfg.max_overlap:.0%} of its {cfg.ngram}-grams and content "
-                      f"words (highest n-gram share {share:.0%})")
+        return True, (f"no evaluation sentence reaches {cfg.max_overlap:.0%} of its {cfg.ngram}-grams with "
+                      f"{cfg.min_content_share:.0%} of its content words (highest n-gram share {share:.0%})")
     return False, (f"{share:.0%} of a sentence of evaluation item {item} occurs in the question and answer "
-                   f"(limit {cfg.max_overlap:.0%} of its {cfg.ngram}-grams and content words)")
+                   f"(limit {cfg.max_overlap:.0%} of its {cfg.ngram}-grams, with {cfg.min_content_share:.0%} of its "
+                   f"content words)")
 
 
 def run(docs: list[DocumentState], ctx: StageContext) -> None:

@@ -9,6 +9,7 @@ sees the flag in its prompt and rules on it.
 
 from __future__ import annotations
 
+import re
 from itertools import combinations
 
 from pydantic import Field
@@ -38,6 +39,29 @@ point identifies specifies clarifies claim assert argue contend
 """.split()
 _SAME_VERB = frozenset(stem(v + end) for v in _VERBS_OF_SAYING for end in ("", "s", "es"))
 _FILLER = frozenset({"a", "an", "the", "that", "out", "clearly", "explicitly", "also", "correctly", "accurately"})
+
+
+# Words a criterion can gain or lose without saying something else ("a"/"the", "that", "per month"/"a month",
+# "one hour"/"an hour"); negations, quantities and directions are kept ("with"/"without", "before"/"after").
+_KEY_DROP = frozenset("""
+a an the that which who whom whose this these those it its is are was were be been being am do does did has have had
+having of for at by as with and per one also clearly explicitly correctly accurately very to
+""".split())
+
+
+def _lemma(token: str) -> str:
+    """A crude base form, for duplicates only: "rebasing"/"rebase", "merging"/"merge", "adrenalin"/"adrenaline"."""
+    for suffix in ("ing", "ed", "es", "s", "e"):
+        if token.endswith(suffix) and len(token) - len(suffix) >= 4:
+            return token[: -len(suffix)]
+    return token
+
+
+def duplicate_key(criterion: str) -> str:
+    """What two criteria that say the same thing share: the content of `criterion_key`, words in their base form,
+    joined without spaces (so "auto-injector" = "autoinjector", "1,200" = "1200", "per cent" = "percent")."""
+    tokens = criterion_key(re.sub(r"\bper\s+cent\b", "percent", criterion.replace("%", " percent "), flags=re.I))
+    return "".join(_lemma(t) for t in tokens if t not in _KEY_DROP)
 
 
 def criterion_key(criterion: str) -> tuple[str, ...]:
@@ -85,7 +109,7 @@ def check_duplicates(rubric: list[RubricItem], spec: RubricSpec, conf: RubricChe
     """Criteria that are the same once normalised: the same sign is a duplicate (the fact counted twice), opposite
     signs reward and penalise the same behaviour. A fact rewarded beside its inversion penalised ("left ventricle
     to the body" +3, "right ventricle to the body" -3) is what good rubrics do, and is not compared across signs."""
-    keys = [criterion_key(item.criterion) for item in rubric]
+    keys = [duplicate_key(item.criterion) for item in rubric]
     for i, j in combinations(range(len(rubric)), 2):
         if keys[i] and keys[i] == keys[j]:
             if (rubric[i].weight > 0) == (rubric[j].weight > 0):
@@ -135,9 +159,10 @@ def rubric_flags(rubric: list[RubricItem], conf: RubricChecksConfig) -> list[str
     criteria of one sign that may check the same thing, a criterion that may cite the source."""
     flags = [doubt for i, item in enumerate(rubric) if (doubt := polarity_doubt(i, item))]
     keys = [criterion_key(item.criterion) for item in rubric]
+    same = [duplicate_key(item.criterion) for item in rubric]
     content = [content_words(list(k)) - {"STATE"} for k in keys]
     for i, j in combinations(range(len(rubric)), 2):
-        if (rubric[i].weight > 0) == (rubric[j].weight > 0) and keys[i] != keys[j]:
+        if (rubric[i].weight > 0) == (rubric[j].weight > 0) and same[i] != same[j]:
             sim = max(criterion_similarity(keys[i], keys[j]), jaccard(content[i], content[j]))
             if sim >= conf.max_similarity:
                 flags.append(f"criteria {i} and {j} may duplicate each other (word overlap {sim:.2f})")
