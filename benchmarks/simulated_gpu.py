@@ -24,7 +24,8 @@ mean per output schema (`OUTPUT_TOKENS`: Qwen3-class models writing compact JSON
 batch has a long tail as real ones do.
 
 Simulated time runs `ARES_SIM_SPEEDUP` times faster than the wall clock (environment of the engine, default 1), so a
-benchmark on a small machine can cover many engine-minutes; a step of 30 ms sleeps 30 / speedup ms.
+benchmark on a small machine can cover many engine-minutes; a step of 30 ms sleeps 30 / speedup ms. `inf` answers at
+once (no engine time, no scheduler thread): what is left is the CPU spent outside the engines.
 
 Every actor records, in bins of simulated time, the time stepping and the time at full occupancy (a step in which the
 engine could take no more: `max_num_seqs` running, a request waiting for KV space or seats, or the token budget
@@ -133,6 +134,7 @@ class Bin:
     running: float = 0.0  # running requests x seconds
     waiting: float = 0.0  # queued requests x seconds
     in_run: float = 0.0  # batches inside run() x seconds
+    prefill_time: float = 0.0  # of busy, the prefill tokens' share of each step (by tokens)
     prefill_tokens: int = 0
     decode_tokens: int = 0
     cached_tokens: int = 0
@@ -183,8 +185,9 @@ class SimulatedEngine:
         self.cond = threading.Condition()
         self.closed = False
         self.t0 = time.perf_counter()
-        self.thread = threading.Thread(target=self._loop, name="simulated-gpu", daemon=True)
-        self.thread.start()
+        self.instant = math.isinf(speedup)  # no engine time at all: what the CPU outside the engines costs
+        if not self.instant:
+            threading.Thread(target=self._loop, name="simulated-gpu", daemon=True).start()
 
     def now(self) -> float:
         """Simulated seconds since the engine started (less the time the scheduler thread fell behind)."""
@@ -209,6 +212,12 @@ class SimulatedEngine:
 
     def submit(self, prompt: int, output: int, blocks: list[int]) -> Future:
         fut: Future = Future()
+        if self.instant:
+            with self.cond:
+                cached = min(self._cached_prefix(blocks), prompt - 1)
+                self._remember(blocks)
+            fut.set_result((cached, output))
+            return fut
         with self.cond:
             self.waiting.append(_Request(prompt, prompt, output, blocks, fut))
             self.cond.notify()
@@ -279,6 +288,7 @@ class SimulatedEngine:
                 self._spread(start, seconds, steps=1, busy=seconds, full=seconds if full else 0.0,
                              running=len(self.running) * seconds, waiting=len(self.waiting) * seconds,
                              in_run=self.in_run * seconds, prefill_tokens=sum(n for _, n in chunks),
+                             prefill_time=seconds * sum(n for _, n in chunks) / max(1, tokens),
                              decode_tokens=len(decode))
             clock = start + seconds
             behind = self.now() - clock
