@@ -16,7 +16,7 @@ effective tokens per second per actor; then what held the engines back (see `lim
 JSON file (`--rates`) that `ares plan --throughput FILE` uses in place of `sizing.throughput`.
 
     .venv/bin/python -m benchmarks.gpu_occupancy [--docs N] [--speedup F] [--scale S] [--rates FILE] \\
-        [--variant NAME=CONFIG[,key=value...]] ...      # default variants: cluster and local
+        [--variant NAME=CONFIG[,docs=N][,key=value...]] ...   # default: cluster=cluster local=local,docs=120
 """
 
 from __future__ import annotations
@@ -138,10 +138,12 @@ def report(name: str, config: str, result: dict[str, Any], cfg, speedup: float) 
     return ps
 
 
-def parse_variant(text: str) -> tuple[str, str, list[str]]:
+def parse_variant(text: str, docs: int) -> tuple[str, str, list[str], int]:
+    """NAME=CONFIG[,key=value...]; a `docs=N` among the settings sets this variant's documents."""
     name, _, rest = text.partition("=")
     config, *sets = rest.split(",") if rest else (name,)
-    return name, config, sets
+    n = [int(s.split("=", 1)[1]) for s in sets if s.startswith("docs=")]
+    return name, config, [s for s in sets if not s.startswith("docs=")], n[-1] if n else docs
 
 
 def main() -> None:
@@ -150,22 +152,22 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=1200)
-    ap.add_argument("--speedup", type=float, default=2.0, help="simulated seconds per wall second")
+    ap.add_argument("--speedup", type=float, default=4.0, help="simulated seconds per wall second")
     ap.add_argument("--scale", type=int, default=4, help="divide each pool's max_actors by this")
     ap.add_argument("--variant", action="append", help="NAME=CONFIG[,key=value...] (repeatable)")
     ap.add_argument("--rates", type=Path, help="write the effective per-actor rates of the first variant here")
     args = ap.parse_args()
-    variants = [parse_variant(v) for v in (args.variant or ["cluster=cluster", "local=local"])]
+    variants = [parse_variant(v, args.docs) for v in (args.variant or ["cluster=cluster", "local=local,docs=120"])]
     from pipelines.config import load_config
 
-    print(f"SIMULATED GPU engines (benchmarks/simulated_gpu.py; H100 rates are assumptions), {args.docs:,} documents, "
-          f"pools / {args.scale}, {args.speedup:g}x time; {platform.machine()} {__import__('os').cpu_count()} CPUs, "
-          f"{datetime.date.today()}")
+    print(f"SIMULATED GPU engines (benchmarks/simulated_gpu.py; H100 rates are assumptions), pools / {args.scale}, "
+          f"{args.speedup:g}x time; {platform.machine()} {__import__('os').cpu_count()} CPUs, {datetime.date.today()}")
     results = []
     with tempfile.TemporaryDirectory() as work:
-        corpus = Path(work) / "docs.jsonl"
-        sim_harness.write_corpus(corpus, args.docs)
-        for i, (name, config, sets) in enumerate(variants):
+        for i, (name, config, sets, docs) in enumerate(variants):
+            corpus = Path(work) / f"docs-{docs}.jsonl"
+            if not corpus.exists():
+                sim_harness.write_corpus(corpus, docs)
             out, stats = Path(work) / f"out-{i}", Path(work) / f"stats-{i}"
             ov, gpus = sim_harness.overrides(config, corpus, out, stats, args.speedup, args.scale, sets)
             result = sim_harness.run_child(MODULE, {"config": config, "overrides": ov, "stats": str(stats),

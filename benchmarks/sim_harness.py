@@ -24,6 +24,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample" / "documents.jsonl.gz"
 CLIENT = "benchmarks.simulated_gpu:SimulatedGPUClient"
+# The funnel of the paper's kind of run, ~60% of documents past the document judge and ~72% of candidates kept
+# (conf/cluster.yaml's sizing comment): a share of each judge's verdicts is turned to failing.
+PASS_RATES = "document_judge=0.6,self_containment=0.93,faithfulness=0.9,leakage=0.93,rubric_judge=0.92"
 # Which simulated model each engine of a config plays (the cluster config's pools; the local engine as the generator).
 SIM_MODELS = {"generator": "qwen3-14b-1xh100", "judge": "qwen3-32b-2xh100", "default": "qwen3-14b-1xh100",
               "policy": "qwen3-14b-1xh100"}
@@ -72,7 +75,7 @@ def overrides(config: str, corpus: Path, out: Path, stats: Path, speedup: float,
                f"engines.{name}.min_actors={actors}", f"engines.{name}.max_actors={actors}",
                f"engines.{name}.num_cpus=0.1", f"engines.{name}.env.ARES_SIM_MODEL={SIM_MODELS.get(name)}",
                f"engines.{name}.env.ARES_SIM_ENGINE={name}", f"engines.{name}.env.ARES_SIM_SPEEDUP='{speedup}'",
-               f"engines.{name}.env.ARES_SIM_STATS_DIR={stats}"]
+               f"engines.{name}.env.ARES_SIM_STATS_DIR={stats}", f"engines.{name}.env.ARES_SIM_PASS_RATES='{PASS_RATES}'"]
     return ov + extra, gpus
 
 

@@ -4,7 +4,8 @@ Selected with `engines.<name>.client=benchmarks.simulated_gpu:SimulatedGPUClient
 pipeline in place of `VLLMClient`. What it does on the CPU is what `VLLMClient` does: it renders each prompt with the
 chat template and tokenizes it (the tokenizer of `engines.<name>.model`; the benchmarks point it at the tiny model),
 checks the length against `max_model_len`, and parses and validates each output against its schema. The outputs are
-the scripted client's (`tests/scripted_engine.py`: well-formed, passing answers), so every stage runs. What it does
+the scripted client's (`tests/scripted_engine.py`: well-formed, passing answers), so every stage runs, or with
+`ARES_SIM_PASS_RATES` a share of each judge's verdicts failing, so the funnel thins as a real one does. What it does
 not do is compute: a scheduler thread plays vLLM's V1 scheduler against a model of one H100-class engine.
 
 The scheduler (one per actor, like one vLLM engine): at most `max_num_seqs` running requests (vLLM's
@@ -367,6 +368,8 @@ class SimulatedGPUClient:
         self.chat_template_kwargs = dict(engine.chat_template_kwargs)
         self.max_model_len = engine.max_model_len
         self.scripted = ScriptedClient()
+        self.pass_rates = {k: float(v) for k, _, v in (p.partition("=") for p in
+                                                       env.get("ARES_SIM_PASS_RATES", "").split(",") if p)}
         self.engine = SimulatedEngine(self.model, max_seqs, budget, speedup, self.record)
         self._threads: dict[int, tuple[float, float, int]] = {}  # thread -> (wall, cpu, stage index) at last return
         self._lock = threading.Lock()
@@ -417,7 +420,7 @@ class SimulatedGPUClient:
                     texts = self.scripted.policy_answers(req)
                     results.append(LLMResult(None, None, texts[0], 1, n_out, texts, len(i), cached))
                     continue
-                text = json.dumps(self.scripted.answer(req), separators=(",", ":"))
+                text = json.dumps(self.verdict(req, self.scripted.answer(req), i), separators=(",", ":"))
                 value, error = parse_output(text, "stop", req.output, req.schema)
                 results.append(LLMResult(value, error, text, 1, n_out, prompt_tokens=len(i),
                                          cached_prompt_tokens=cached))
@@ -431,6 +434,15 @@ class SimulatedGPUClient:
                 self.engine.in_run -= 1
             self._threads[threading.get_ident()] = (time.perf_counter(), time.thread_time(),
                                                     _stage_index(requests[-1].stage))
+
+    def verdict(self, req: LLMRequest, answer: dict[str, Any], ids: list[int]) -> dict[str, Any]:
+        """The scripted answer, with the judge's verdict turned to failing for a share `1 - pass rate` of requests
+        (`ARES_SIM_PASS_RATES`, e.g. `document_judge=0.6,faithfulness=0.9`; chosen by a hash of the prompt), so the
+        funnel thins out as a real one does."""
+        rate = self.pass_rates.get(req.stage)
+        if rate is None or "verdict" not in answer or zlib.crc32(repr(ids).encode()) % 1000 < rate * 1000:
+            return answer
+        return {**answer, "verdict": "yes" if req.stage == "leakage" else "no"}
 
     def write(self) -> None:
         if not self.stats_dir:
