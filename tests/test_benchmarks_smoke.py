@@ -21,7 +21,8 @@ def test_gpu_occupancy_benchmark_reports_each_pool_and_writes_rates_plan_uses(tm
     rates = tmp_path / "rates.json"
     out = run(["benchmarks.gpu_occupancy", "--docs", "24", "--scale", "8", "--speedup", "20",
                "--variant", "cluster=cluster", "--rates", str(rates)])
-    assert "24 documents, 48 candidates, 48 accepted" in out  # the scripted outputs pass every stage
+    done = re.search(r"24 documents, (\d+) candidates, (\d+) accepted", out)
+    assert done and 0 < int(done.group(2)) <= int(done.group(1)) <= 48, out  # the funnel thins, as a real one
     for pool in ("generator", "judge"):
         row = re.search(rf"^{pool}\s+1\s+64\s+4\s+128\s+([\d.]+)%", out, re.M)
         assert row and 0 < float(row.group(1)) <= 100, out
