@@ -36,9 +36,15 @@ from benchmarks.simulated_gpu import occupancy
 MODULE = "benchmarks.gpu_occupancy"
 
 
+IDLE = {"seconds": 0.0, "busy": 0.0, "full": 0.0, "idle": 1.0, "running": 0.0, "waiting": 0.0, "in_run": 0.0,
+        "prefill_tokens_per_s": 0.0, "decode_tokens_per_s": 0.0, "requests": 0, "cached_tokens": 0}
+
+
 def steady(rec: dict[str, Any]) -> tuple[float, float]:
     """The middle 80% of an actor's active span, in simulated seconds."""
     busy = [i for i, b in enumerate(rec["bins"]) if b["steps"]]
+    if not busy:
+        return 0.0, 0.0
     lo, hi = busy[0] * rec["bin_seconds"], (busy[-1] + 1) * rec["bin_seconds"]
     return lo + 0.1 * (hi - lo), hi - 0.1 * (hi - lo)
 
@@ -91,8 +97,9 @@ def pools(result: dict[str, Any], cfg) -> list[dict[str, Any]]:
         by_engine.setdefault(rec["engine"], []).append(rec)
     for name, recs in sorted(by_engine.items()):
         eng = cfg.engines[name]
-        occ = [occupancy(r, *steady(r)) for r in recs]
-        whole = [occupancy(r) for r in recs]
+        # an actor that never stepped (it got no batch) counts as idle
+        occ = [occupancy(r, *steady(r)) if any(b["steps"] for b in r["bins"]) else IDLE for r in recs]
+        whole = [occupancy(r) if any(b["steps"] for b in r["bins"]) else IDLE for r in recs]
         rates = [effective_rates(r, steady(r)) for r in recs]
         mean = lambda rows, k: sum(o[k] for o in rows) / len(rows)  # noqa: E731
         sim_seconds = max(sum(b["busy"] + b["idle"] for b in r["bins"]) for r in recs)
