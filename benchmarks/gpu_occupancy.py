@@ -97,14 +97,16 @@ def pools(result: dict[str, Any], cfg) -> list[dict[str, Any]]:
         by_engine.setdefault(rec["engine"], []).append(rec)
     for name, recs in sorted(by_engine.items()):
         eng = cfg.engines[name]
-        # an actor that never stepped (it got no batch) counts as idle
+        asked = eng.max_actors
+        # the figures are those of the actors that got batches: in a short run Ray Data may leave one without any
+        recs = [r for r in recs if any(b["steps"] for b in r["bins"])] or recs[:1]
         occ = [occupancy(r, *steady(r)) if any(b["steps"] for b in r["bins"]) else IDLE for r in recs]
         whole = [occupancy(r) if any(b["steps"] for b in r["bins"]) else IDLE for r in recs]
         rates = [effective_rates(r, steady(r)) for r in recs]
         mean = lambda rows, k: sum(o[k] for o in rows) / len(rows)  # noqa: E731
         sim_seconds = max(sum(b["busy"] + b["idle"] for b in r["bins"]) for r in recs)
         out.append({
-            "engine": name, "model": recs[0]["model"], "actors": len(recs), "batch_size": eng.batch_size,
+            "engine": name, "model": recs[0]["model"], "actors": len(recs), "asked": asked, "batch_size": eng.batch_size,
             "in_flight": eng.max_concurrent_batches, "max_num_seqs": recs[0]["max_num_seqs"],
             "max_num_batched_tokens": recs[0]["max_num_batched_tokens"],
             "full": mean(occ, "full"), "busy": mean(occ, "busy"), "full_whole": mean(whole, "full"),
@@ -130,15 +132,16 @@ def report(name: str, config: str, result: dict[str, Any], cfg, speedup: float) 
     print(f"\n== {name} ({config}): {s['documents_read']:,} documents, {s['candidates']:,} candidates, "
           f"{s['accepted']:,} accepted in {result['seconds']:.0f} s wall ({result['seconds'] * speedup / 60:.0f} "
           f"simulated min at {speedup:g}x); machine CPU busy {cpu['machine_cpu_share']:.0%}")
-    print(f"{'pool':10s} {'actors':>6s} {'batch':>5s} {'in flight':>9s} {'seats':>5s} {'full':>6s} {'busy':>6s} "
+    print(f"{'pool':10s} {'actors':>7s} {'batch':>5s} {'in flight':>9s} {'seats':>5s} {'full':>6s} {'busy':>6s} "
           f"{'full*':>6s} {'running':>7s} {'queued':>7s} {'in engine':>9s} {'prefill/s':>9s} {'decode/s':>9s}")
     for p in ps:
-        print(f"{p['engine']:10s} {p['actors']:6d} {p['batch_size']:5d} {p['in_flight']:9d} {p['max_num_seqs']:5d} "
+        print(f"{p['engine']:10s} {str(p['actors']) + '/' + str(p['asked']):>7s} {p['batch_size']:5d} {p['in_flight']:9d} {p['max_num_seqs']:5d} "
               f"{p['full']:6.1%} {p['busy']:6.1%} {p['full_whole']:6.1%} {p['running']:7.1f} {p['waiting']:7.1f} "
               f"{p['in_run']:5.1f}/{p['actors'] * p['in_flight']:<3d} {p['prefill_tokens_per_s']:9,.0f} "
               f"{p['decode_tokens_per_s']:9,.0f}")
-    print("  (full, busy, running, queued, in engine: steady window, per actor; full*: the whole active span; "
-          "prefill/decode: effective tokens/s per actor, occupancy included)")
+    print("  (actors: that got batches / in the pool; full, busy, running, queued, in engine: steady window, per actor "
+          "that got batches; full*: the whole active span; prefill/decode: effective tokens/s per actor, occupancy "
+          "included)")
     for p in ps:
         print(f"  {p['engine']}: limited by {p['limit']}")
     print("  CPU seconds by process: " + ", ".join(f"{k} {v:.0f}" for k, v in cpu["cpu_seconds"].items() if v))

@@ -24,7 +24,7 @@ def test_gpu_occupancy_benchmark_reports_each_pool_and_writes_rates_plan_uses(tm
     done = re.search(r"24 documents, (\d+) candidates, (\d+) accepted", out)
     assert done and 0 < int(done.group(2)) <= int(done.group(1)) <= 48, out  # the funnel thins, as a real one
     for pool in ("generator", "judge"):
-        row = re.search(rf"^{pool}\s+\d+\s+64\s+4\s+128\s+([\d.]+)%\s+([\d.]+)%", out, re.M)
+        row = re.search(rf"^{pool}\s+\d+/\d+\s+32\s+8\s+128\s+([\d.]+)%\s+([\d.]+)%", out, re.M)
         assert row and 0 <= float(row.group(1)) <= 100 and 0 < float(row.group(2)) <= 100, out  # full, busy
         assert re.search(rf"^  {pool}: limited by \S", out, re.M), out
     measured = json.loads(rates.read_text())["engines"]

@@ -101,8 +101,8 @@ def test_cpu_outside_the_engines_and_admission_pace_by_hand():
     # 7,200 documents x 50 ms + 5,400 candidates x 20 ms = 468 CPU-seconds = 0.13 CPU-hours, over the 0.6 h wall
     assert (c.documents, c.candidates) == (7200, 5400)
     assert c.cpu_hours == pytest.approx(0.13) and c.cpus_busy == pytest.approx(0.13 / 0.6)
-    # per document: a claim per block of 64, a gate per LLM stage per batch of 64 (8 stages), 3 calls per batch
-    assert c.admission_calls_per_s == pytest.approx(7200 * (1 + 8 + 3) / 64 / (0.6 * 3600))
+    # per document: a claim per input block of 64, a gate per LLM stage per batch of 32 (8 stages), 3 more per batch
+    assert c.admission_calls_per_s == pytest.approx(7200 * (1 / 64 + (8 + 3) / 32) / (0.6 * 3600))
     # a pilot's summary gives its own documents and candidates per accepted instance
     p = plan(cfg, 3600, COSTS, "test", units=8, counts=(3.0, 2.0, "the pilot's summary"))
     assert (p.cpu.documents, p.cpu.candidates, p.cpu.counts_source) == (10800, 7200, "the pilot's summary")
