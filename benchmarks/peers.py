@@ -187,7 +187,7 @@ def ray_data_llm(cfg, rows: list[dict[str, Any]]) -> dict[str, Any]:
             model_source=eng.model, engine_kwargs=engine_kwargs, concurrency=(1, 1), batch_size=batch_size,
             accelerator_type=None, placement_group_config={"bundles": [{"CPU": 0.15}]},
             chat_template_stage=light, tokenize_stage=light, detokenize_stage=light,
-            runtime_env={"env_vars": env, "worker_process_setup_hook": "benchmarks.peers:count_cached_tokens"})
+            runtime_env={"env_vars": env, "worker_process_setup_hook": "benchmarks.peers.count_cached_tokens"})
         return build_processor(config, preprocess=pre, postprocess=post, preprocess_map_kwargs=dict(num_cpus=0.01),
                                postprocess_map_kwargs=dict(num_cpus=0.01))
 
