@@ -252,11 +252,14 @@ class Verdict(BaseModel):
     verdict: str
 if __name__ == "__main__":
     from distilabel.models.llms import vLLM
-    llm = vLLM(model=sys.argv[2], dtype="bfloat16", disable_cuda_device_placement=True,
-               structured_output={"format": "json", "schema": Verdict},
-               extra_kwargs=dict(max_model_len=2048, enforce_eager=True, distributed_executor_backend="uni"))
-    llm.load()
-    print(llm.generate_outputs(inputs=[[{"role": "user", "content": "Is water wet?"}]], max_new_tokens=32))
+    kwargs = dict(model=sys.argv[2], dtype="bfloat16", disable_cuda_device_placement=True,
+                  extra_kwargs=dict(max_model_len=2048, enforce_eager=True, distributed_executor_backend="uni"))
+    chat = [[{"role": "user", "content": "Is water wet? Answer in JSON."}]]
+    for structured in (None, {"format": "json", "schema": Verdict}):  # plain text first, then the JSON schema
+        llm = vLLM(structured_output=structured, **kwargs)
+        llm.load()
+        print(llm.generate_outputs(inputs=chat, max_new_tokens=32))
+        llm.unload()
 """
 
 
