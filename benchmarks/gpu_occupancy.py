@@ -104,6 +104,9 @@ def pools(result: dict[str, Any], cfg) -> list[dict[str, Any]]:
         whole = [occupancy(r) if any(b["steps"] for b in r["bins"]) else IDLE for r in recs]
         rates = [effective_rates(r, steady(r)) for r in recs]
         mean = lambda rows, k: sum(o[k] for o in rows) / len(rows)  # noqa: E731
+        per_actor = [{"pid": r["pid"], "steps": sum(b["steps"] for b in r["bins"]), "full": o["full"],
+                      "running": o["running"], "waiting": o["waiting"],
+                      "idle_seconds": sum(b["idle"] for b in r["bins"])} for r, o in zip(recs, occ)]
         sim_seconds = max(sum(b["busy"] + b["idle"] for b in r["bins"]) for r in recs)
         out.append({
             "engine": name, "model": recs[0]["model"], "actors": len(recs), "asked": asked, "batch_size": eng.batch_size,
@@ -119,7 +122,7 @@ def pools(result: dict[str, Any], cfg) -> list[dict[str, Any]]:
             "within_batch_wall": sum(r["within_batch"]["wall"] for r in recs),
             "within_batch_cpu": sum(r["within_batch"]["cpu"] for r in recs),
             "between_batches_wall": sum(r["between_batches"]["wall"] for r in recs),
-            "sim_seconds": sim_seconds,
+            "sim_seconds": sim_seconds, "per_actor": per_actor,
         })
     for p in out:
         p["limit"] = limits(p)
@@ -142,6 +145,11 @@ def report(name: str, config: str, result: dict[str, Any], cfg, speedup: float) 
     print("  (actors: that got batches / in the pool; full, busy, running, queued, in engine: steady window, per actor "
           "that got batches; full*: the whole active span; prefill/decode: effective tokens/s per actor, occupancy "
           "included)")
+    for p in ps:
+        for a in p["per_actor"]:
+            print(f"  {p['engine']} actor pid {a['pid']}: {a['steps']:,} steps, {a['full']:.1%} full, "
+                  f"{a['running']:.1f} running and {a['waiting']:.1f} queued per step (time-weighted), "
+                  f"{a['idle_seconds']:.0f} simulated s idle between steps")
     for p in ps:
         print(f"  {p['engine']}: limited by {p['limit']}")
     print("  CPU seconds by process: " + ", ".join(f"{k} {v:.0f}" for k, v in cpu["cpu_seconds"].items() if v))
