@@ -277,7 +277,10 @@ def distilabel_status(cfg) -> str:
     if proc.returncode == 0:
         return f"distilabel {distilabel.__version__} ran one structured generation (a pass of the workload is not " \
                "written yet)"
-    last = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-1:] or ["(no output)"]
+    import re
+
+    errors = [ln.strip() for ln in proc.stderr.splitlines() if re.match(r"\s*\w*(Error|Exception): ", ln)]
+    last = errors[-1:] or [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-1:] or ["(no output)"]
     return f"distilabel {distilabel.__version__} cannot run beside vLLM {_vllm_version()}: {last[0]}"
 
 
