@@ -5,6 +5,8 @@
                  GPU-hours = actor-s x GPUs per actor / 3600
     pool split:  actors per engine so that every pool finishes at about the same time on the given GPUs
     wall time:   the slowest pool's actor-hours / its actors
+    CPU:         documents x sizing.cpu.ms_per_document + candidates x ms_per_candidate (measured by
+                 benchmarks/cpu_cost.py), and the admission actor's calls per second at the plan's pace
 
 Prefill is counted (a judge's uncached prompt is several times its output); prompt tokens served from vLLM's prefix
 cache are not (they cost no compute). Prefill and decode are added, not overlapped: an upper bound per actor. The
