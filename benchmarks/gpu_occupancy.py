@@ -104,7 +104,7 @@ def pools(result: dict[str, Any], cfg) -> list[dict[str, Any]]:
         whole = [occupancy(r) if any(b["steps"] for b in r["bins"]) else IDLE for r in recs]
         rates = [effective_rates(r, steady(r)) for r in recs]
         mean = lambda rows, k: sum(o[k] for o in rows) / len(rows)  # noqa: E731
-        per_actor = [{"pid": r["pid"], "steps": sum(b["steps"] for b in r["bins"]), "full": o["full"],
+        per_actor = [{"pid": r["pid"], "steps": round(sum(b["steps"] for b in r["bins"])), "full": o["full"],
                       "running": o["running"], "waiting": o["waiting"],
                       "idle_seconds": sum(b["idle"] for b in r["bins"])} for r, o in zip(recs, occ)]
         sim_seconds = max(sum(b["busy"] + b["idle"] for b in r["bins"]) for r in recs)
