@@ -76,7 +76,7 @@ def overrides(config: str, corpus: Path, out: Path, stats: Path, speedup: float,
                f"engines.{name}.num_cpus=0.1", f"engines.{name}.env.ARES_SIM_MODEL={SIM_MODELS.get(name)}",
                f"engines.{name}.env.ARES_SIM_ENGINE={name}", f"engines.{name}.env.ARES_SIM_SPEEDUP='{speedup}'",
                f"engines.{name}.env.ARES_SIM_STATS_DIR={stats}", f"engines.{name}.env.ARES_SIM_PASS_RATES='{PASS_RATES}'"]
-    return ov + extra, gpus
+    return extra + ov, gpus  # the scaled pool sizes win over a variant's own
 
 
 
