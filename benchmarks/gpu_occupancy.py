@@ -55,6 +55,9 @@ def effective_rates(rec: dict[str, Any], window: tuple[float, float]) -> tuple[f
     the window's time outside steps spread over both."""
     w = rec["bin_seconds"]
     sel = rec["bins"][int(window[0] // w) + 1:int(window[1] // w)]
+    if len(sel) < 3:  # a short run: its whole active span
+        busy = [i for i, b in enumerate(rec["bins"]) if b["steps"]]
+        sel = rec["bins"][busy[0]:busy[-1] + 1] if busy else []
     span = len(sel) * w
     busy = sum(b["busy"] for b in sel) or 1e-9
     t_pre = sum(b["prefill_time"] for b in sel) * span / busy

@@ -167,22 +167,7 @@ def child_run(args: dict[str, Any]) -> dict[str, Any]:
     ray.init(address="local", num_cpus=cfg.ray.num_cpus, num_gpus=args["gpus"], include_dashboard=False,
              namespace=admission_service.NAMESPACE, **ray_init_kwargs(False))
     started = time.perf_counter()
-    snapshot: dict[str, Any] = {}
-    progress_name = None
     try:
-        from pipelines.progress import progress_actor_name
-
-        progress_name = progress_actor_name(cfg)
-
-        def keep_progress() -> None:  # the progress actor goes with the job: keep its last snapshot
-            while True:
-                try:
-                    snapshot.update(ray.get(ray.get_actor(progress_name).snapshot.remote(), timeout=10))
-                except Exception:
-                    pass
-                time.sleep(2)
-
-        threading.Thread(target=keep_progress, daemon=True).start()
         summary = job.run(cfg, progress_every=600)
     finally:
         if ray.is_initialized():
@@ -190,8 +175,12 @@ def child_run(args: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     cpu = sampler.stop()
     records = [json.loads(p.read_text()) for p in sorted(stats.glob("*.json"))]
+    from pipelines.progress import read_progress
+
+    final = read_progress(cfg.output.path, cfg.storage) or {"stages": []}  # the job's last progress.json
+    stages = {row["stage"]: row for row in final["stages"]}
     return {"seconds": seconds, "summary": {k: summary.get(k) for k in ("documents_read", "candidates", "accepted")},
-            "ledger_total": summary.get("ledger", {}).get("total"), "cpu": cpu, "progress": snapshot.get("stages", {}),
+            "ledger_total": summary.get("ledger", {}).get("total"), "cpu": cpu, "progress": stages,
             "engines": records}
 
 

@@ -33,7 +33,7 @@ engine could take no more: `max_num_seqs` running, a request waiting for KV spac
 used up), running requests and queue depth (time-weighted), idle time between steps, tokens, and the batches inside
 `run()`; and per calling thread the gaps between its calls (wall and CPU time), split into gaps inside a batch (its
 CPU stages, admission) and gaps between batches (waiting for the next batch). The record is written as JSON to
-`ARES_SIM_STATS_DIR/<engine>-<pid>.json` every 2 s of wall time and when the client closes.
+`ARES_SIM_STATS_DIR/<engine>-<pid>.json` after every `run()`, every 2 s of wall time and when the client closes.
 """
 
 from __future__ import annotations
@@ -434,6 +434,7 @@ class SimulatedGPUClient:
                 self.engine.in_run -= 1
             self._threads[threading.get_ident()] = (time.perf_counter(), time.thread_time(),
                                                     _stage_index(requests[-1].stage))
+            self.write()  # Ray Data ends a pool's actors without a call when its operator is done: keep it current
 
     def verdict(self, req: LLMRequest, answer: dict[str, Any], ids: list[int]) -> dict[str, Any]:
         """The scripted answer, with the judge's verdict turned to failing for a share `1 - pass rate` of requests
@@ -450,9 +451,10 @@ class SimulatedGPUClient:
         with self.engine.cond:
             data = asdict(self.record)
         path = os.path.join(self.stats_dir, f"{self.record.engine}-{self.record.pid}.json")
-        with open(path + ".tmp", "w") as f:
+        tmp = f"{path}.{threading.get_ident()}.tmp"  # several threads write: each its own file, then one rename
+        with open(tmp, "w") as f:
             json.dump(data, f)
-        os.replace(path + ".tmp", path)
+        os.replace(tmp, path)
 
     def _write_every(self, seconds: float) -> None:
         while not self.engine.closed:

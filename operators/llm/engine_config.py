@@ -20,7 +20,7 @@ class EngineConfig(Strict):
     batch_size: int = Field(
         32, ge=1, description="Documents per batch; every call for them goes to vLLM at once. With "
                               "max_concurrent_batches, what keeps a GPU engine full: 32 x 8 kept the simulated H100 "
-                              "engines at least 98% full where 8 x 4 left them 11-45% full (README, Performance).")
+                              "engines at least 93% full where 8 x 4 left them 11-43% full (README, Performance).")
     max_concurrent_batches: int = Field(
         8, ge=1, description="Batches in flight per actor: while one batch parses, checks, waits on admission or on "
                              "its slowest request, the others' calls keep the engine full."
