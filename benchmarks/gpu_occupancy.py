@@ -172,9 +172,9 @@ def main() -> None:
         print("RESULT " + json.dumps(sim_harness.child_run(json.loads(sys.argv[2]))), flush=True)
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--docs", type=int, default=1200)
-    ap.add_argument("--speedup", type=float, default=4.0, help="simulated seconds per wall second")
-    ap.add_argument("--scale", type=int, default=4, help="divide each pool's max_actors by this")
+    ap.add_argument("--docs", type=int, default=1500)
+    ap.add_argument("--speedup", type=float, default=5.0, help="simulated seconds per wall second")
+    ap.add_argument("--scale", type=int, default=8, help="divide each pool's max_actors by this")
     ap.add_argument("--variant", action="append", help="NAME=CONFIG[,key=value...] (repeatable)")
     ap.add_argument("--rates", type=Path, help="write the effective per-actor rates of the first variant here")
     args = ap.parse_args()
