@@ -84,17 +84,22 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print("ares: plan: give --target N (or target.accepted in the config)", file=sys.stderr)
         return EXIT_CONFIG
     try:
+        if args.throughput:
+            plan.use_throughput(cfg, args.throughput)
+        counts = None
         if args.ledger:
             costs, source = plan.load_ledger(args.ledger, cfg), args.ledger
+            counts = plan.summary_counts(plan.read_summary(args.ledger, cfg))
         else:
             try:
                 costs, source = plan.load_ledger(cfg.output.path, cfg), f"{cfg.output.path}/summary.json"
+                counts = plan.summary_counts(plan.read_summary(cfg.output.path, cfg))
             except plan.PlanError:
                 if not cfg.sizing.per_accepted:
                     raise
                 costs = {s: c.model_dump() for s, c in cfg.sizing.per_accepted.items()}
                 source = "sizing.per_accepted (estimates)"
-        print(plan.format_plan(plan.plan(cfg, target, costs, source, args.gpus)))
+        print(plan.format_plan(plan.plan(cfg, target, costs, source, args.gpus, counts)))
     except plan.PlanError as exc:
         print(f"ares: plan: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -292,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ledger", help="a pilot run's summary.json or output folder (default: the config's output, "
                                     "else sizing.per_accepted)")
     p.add_argument("--gpus", type=int, help="GPUs (CPUs for CPU engines) to plan the wall time for")
+    p.add_argument("--throughput", help="per-actor rates measured in the pipeline (the JSON benchmarks/"
+                                        "gpu_occupancy.py --rates writes), in place of sizing.throughput")
     p.add_argument("config")
     p.add_argument("overrides", nargs="*")
     p.set_defaults(fn=cmd_plan)

@@ -156,7 +156,8 @@ class ProgressMonitor:
                 t = {"unit": self.units.get(name, "documents"), "rows_in": 0, "rows_out": 0, "rejected": 0,
                      "errored": 0, "candidates_made": 0, "rows_per_second": None}
             rows.append({"stage": name, **{k: t[k] for k in ("unit", "rows_in", "rows_out", "rejected", "errored",
-                                                             "candidates_made", "rows_per_second")}})
+                                                             "candidates_made", "rows_per_second")},
+                         "cpu_seconds": t.get("cpu_seconds", 0.0)})  # the stage's own CPU (benchmarks/cpu_cost.py)
         return {"run_name": self.cfg.run_name, "output": self.cfg.output.path, "state": state,
                 "started": self.started, "updated": time.time(), "elapsed": elapsed, "accepted": accepted,
                 "accepted_before_this_run": self.accepted_before, "target": self.target,

@@ -90,3 +90,35 @@ def test_plan_command_reads_a_pilots_ledger(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "the pilot accepted no instances" in proc.stderr
+
+
+def test_cpu_outside_the_engines_and_admission_pace_by_hand():
+    cfg = load_config("cluster", BASE + ["sizing.cpu.ms_per_document=50", "sizing.cpu.ms_per_candidate=20",
+                                         "sizing.cpu.admission_calls_per_s=100", "sizing.cpu.documents_per_accepted=2",
+                                         "sizing.cpu.candidates_per_accepted=1.5"])
+    p = plan(cfg, 3600, COSTS, "test", units=8)
+    c = p.cpu
+    # 7,200 documents x 50 ms + 5,400 candidates x 20 ms = 468 CPU-seconds = 0.13 CPU-hours, over the 0.6 h wall
+    assert (c.documents, c.candidates) == (7200, 5400)
+    assert c.cpu_hours == pytest.approx(0.13) and c.cpus_busy == pytest.approx(0.13 / 0.6)
+    # per document: a claim per input block of 64, a gate per LLM stage per batch of 32 (8 stages), 3 more per batch
+    assert c.admission_calls_per_s == pytest.approx(7200 * (1 / 64 + (8 + 3) / 32) / (0.6 * 3600))
+    # a pilot's summary gives its own documents and candidates per accepted instance
+    p = plan(cfg, 3600, COSTS, "test", units=8, counts=(3.0, 2.0, "the pilot's summary"))
+    assert (p.cpu.documents, p.cpu.candidates, p.cpu.counts_source) == (10800, 7200, "the pilot's summary")
+
+
+def test_measured_rates_replace_the_throughput_estimates(tmp_path):
+    from pipelines.plan import use_throughput
+
+    rates = tmp_path / "rates.json"
+    rates.write_text(json.dumps({"engines": {"judge": {"prefill_tokens_per_s": 10000, "decode_tokens_per_s": 1000,
+                                                       "source": "simulated: test"}}}))
+    cfg = load_config("cluster", BASE)
+    use_throughput(cfg, str(rates))
+    judge = next(e for e in plan(cfg, 3600, COSTS, "test", units=8).engines if e.name == "judge")
+    # judge: 3600 x (3000 / 10000 + 500 / 1000) s = 0.8 actor-hours (1.6 with the estimates of BASE)
+    assert judge.actor_hours == pytest.approx(0.8) and judge.source == "simulated: test"
+    rates.write_text("{}")
+    with pytest.raises(PlanError, match=r"^throughput .*rates.json: cannot be used"):
+        use_throughput(cfg, str(rates))

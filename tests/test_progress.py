@@ -87,6 +87,29 @@ def test_recorder_counts_what_each_stage_did_per_batch_and_the_actor_sums_batche
     assert snap["judge"]["rows_per_second"] is None or snap["judge"]["rows_per_second"] > 0
 
 
+def test_recorder_counts_a_stages_cpu_time_not_its_waiting():
+    """A stage that waits (as on an engine's answer) spends wall time but no CPU; one that computes spends both."""
+    import time
+
+    def waits(docs, ctx):
+        time.sleep(0.2)
+
+    def computes(docs, ctx):
+        end = time.thread_time() + 0.1
+        while time.thread_time() < end:
+            pass
+
+    actor = FakeActor()
+    recorder = StageRecorder(actor)
+    docs = _docs(2)
+    for s in (stage("waits", waits, "x"), stage("computes", computes, "x")):
+        with recorder.stage(s, docs):
+            s.run(docs, None)
+    snap = actor.progress.snapshot()["stages"]
+    assert snap["waits"]["busy_seconds"] >= 0.2 and snap["waits"]["cpu_seconds"] < 0.05
+    assert snap["computes"]["cpu_seconds"] >= 0.1
+
+
 def test_recorder_without_an_actor_counts_nothing_and_changes_nothing():
     recorder = StageRecorder(None)
     docs = _docs(2)

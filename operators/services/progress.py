@@ -47,11 +47,13 @@ class StageTally:
     candidates_made: int = 0
     accepted: int = 0
     busy_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the thread that ran the stage (engine work runs elsewhere)
     first_start: float | None = None
     last_end: float | None = None
 
     def add(self, other: "StageTally") -> None:
-        for name in ("rows_in", "rows_out", "rejected", "errored", "candidates_made", "accepted", "busy_seconds"):
+        for name in ("rows_in", "rows_out", "rejected", "errored", "candidates_made", "accepted", "busy_seconds",
+                     "cpu_seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         starts = [t for t in (self.first_start, other.first_start) if t is not None]
         ends = [t for t in (self.last_end, other.last_end) if t is not None]
@@ -76,13 +78,14 @@ def _census(docs: list["DocumentState"]) -> dict[str, Any]:
     }
 
 
-def tally(unit: str, before: dict[str, Any], docs: list["DocumentState"], started: float, ended: float) -> StageTally:
+def tally(unit: str, before: dict[str, Any], docs: list["DocumentState"], started: float, ended: float,
+          cpu_seconds: float = 0.0) -> StageTally:
     """What a stage did to `docs`, given the census taken before it ran."""
     after = _census(docs)
     t = StageTally(unit=unit, errored=max(0, after["errored"] - before["errored"]),
                    candidates_made=max(0, after["candidates"] - before["candidates"]),
                    accepted=max(0, after["accepted"] - before["accepted"]),
-                   busy_seconds=ended - started, first_start=started, last_end=ended)
+                   busy_seconds=ended - started, cpu_seconds=cpu_seconds, first_start=started, last_end=ended)
     if unit == "documents":
         was, now = before["alive_docs"], after["alive_docs"]
         t.rows_in = sum(was)
@@ -128,7 +131,8 @@ def actor_name(job_key: str) -> str:
 
 class StageRecorder:
     """What the runner calls: `with recorder.stage(stage, docs):` around each stage of a batch. Each stage's counts
-    are sent as soon as it is done, so a long batch shows its stages advancing. Without a progress actor (unit
+    are sent as soon as it is done, so a long batch shows its stages advancing; with them the stage's CPU time in the
+    batch's thread (`time.thread_time`), which sizes the CPU a cluster needs beside its engines. Without a progress actor (unit
     tests, `ares score`) it counts nothing and sends nothing."""
 
     def __init__(self, actor: Any = None):
@@ -149,9 +153,10 @@ class StageRecorder:
         if self.actor is None:
             yield
             return
-        before, started = _census(docs), time.time()
+        before, started, cpu = _census(docs), time.time(), time.thread_time()
         yield
-        counts = asdict(tally(stage_unit(stage), before, docs, started, time.time()))
+        cpu = time.thread_time() - cpu  # the stage's own CPU: an engine computes in other threads or processes
+        counts = asdict(tally(stage_unit(stage), before, docs, started, time.time(), cpu))
         try:
             self.actor.add.remote(stage.name, counts)  # fire and forget
         except Exception:  # a progress actor that is gone must not fail the batch
